@@ -1,0 +1,7 @@
+//! The netpol compiler: `.netpol` source in, exact and minimal `networking.k8s.io/v1`
+//! NetworkPolicy objects out.
+//!
+//! Invariants (see ARCHITECTURE.md): this crate does no I/O (the driver hands it file
+//! contents), knows nothing of the LSP, and never panics on user input.
+
+pub mod eval;

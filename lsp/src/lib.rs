@@ -1,0 +1,1 @@
+//! The netpol language server: arrives with its own issue.
