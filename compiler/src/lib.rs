@@ -4,4 +4,13 @@
 //! Invariants (see ARCHITECTURE.md): this crate does no I/O (the driver hands it file
 //! contents), knows nothing of the LSP, and never panics on user input.
 
+pub mod diagnostic;
 pub mod eval;
+pub mod hir;
+pub mod ir;
+pub mod names;
+pub mod resolve;
+pub mod selector;
+pub mod span;
+pub mod syntax;
+pub mod workloads;

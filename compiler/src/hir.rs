@@ -1,0 +1,270 @@
+//! The resolved program: every name looked up, every selector and address block in its
+//! semantic form. Built by [`crate::resolve`]; read by the checker, the lowering and the
+//! language server.
+
+use crate::eval::Protocol;
+use crate::selector::Sel;
+use crate::span::Span;
+use ipnet::IpNet;
+use std::collections::BTreeMap;
+
+/// Directions a set of pods is isolated in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct Dirs {
+    pub ingress: bool,
+    pub egress: bool,
+}
+
+impl Dirs {
+    pub const BOTH: Dirs = Dirs {
+        ingress: true,
+        egress: true,
+    };
+    pub fn union(self, o: Dirs) -> Dirs {
+        Dirs {
+            ingress: self.ingress || o.ingress,
+            egress: self.egress || o.egress,
+        }
+    }
+    pub fn contains(self, o: Dirs) -> bool {
+        (self.ingress || !o.ingress) && (self.egress || !o.egress)
+    }
+    pub fn any(self) -> bool {
+        self.ingress || self.egress
+    }
+    pub fn describe(self) -> &'static str {
+        match (self.ingress, self.egress) {
+            (true, true) => "ingress, egress",
+            (true, false) => "ingress",
+            (false, true) => "egress",
+            (false, false) => "nothing",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NamespaceDef {
+    pub name: String,
+    pub span: Span,
+    pub isolate: Dirs,
+}
+
+/// Which namespaces a set of pods lives in.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NsScope {
+    Named(String),
+    Selector(Sel),
+}
+
+impl NsScope {
+    pub fn all() -> NsScope {
+        NsScope::Selector(Sel::all())
+    }
+}
+
+/// A set of pods: those matching `pods` in the namespaces of `ns`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PodSet {
+    pub ns: NsScope,
+    pub pods: Sel,
+}
+
+/// A port name's value: ranges with protocols.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortRange {
+    pub protocol: Protocol,
+    pub start: u16,
+    pub end: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PortDef {
+    pub name: String,
+    pub span: Span,
+    pub values: Vec<PortRange>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Service {
+    pub name: String,
+    pub span: Span,
+    pub name_span: Span,
+    pub namespace: String,
+    pub selector: Sel,
+    pub selector_span: Span,
+    pub ports: Vec<PortDef>,
+    /// Effective isolation: the service's own (default both) joined with its namespace's.
+    pub isolate: Dirs,
+}
+
+impl Service {
+    pub fn pod_set(&self) -> PodSet {
+        PodSet {
+            ns: NsScope::Named(self.namespace.clone()),
+            pods: self.selector.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Group {
+    pub name: String,
+    pub span: Span,
+    pub name_span: Span,
+    pub set: PodSet,
+    /// The module it comes from (`std::dns`), when not the user's.
+    pub module: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IpBlock {
+    pub cidr: IpNet,
+    pub except: Vec<IpNet>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct External {
+    pub name: String,
+    pub span: Span,
+    pub name_span: Span,
+    pub blocks: Vec<IpBlock>,
+    pub module: Option<String>,
+}
+
+/// What a peer in a connection stands for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PeerKind {
+    Service(usize),
+    Group(usize),
+    External(usize),
+    /// Pods written in place (`namespace N`, `pods {…} in …`, `cluster`).
+    Pods(PodSet),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Peer {
+    pub kind: PeerKind,
+    pub span: Span,
+}
+
+/// One port selection of a connection.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PortSel {
+    /// Every port of every protocol.
+    All,
+    /// Every port of one protocol.
+    AllOf(Protocol),
+    Range(PortRange),
+    /// A container port name, resolved by Kubernetes on the destination pod.
+    Named { protocol: Protocol, name: String },
+}
+
+/// `source -> target:ports`, one per source and target of what was written.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Conn {
+    pub span: Span,
+    pub source: Peer,
+    pub target: Peer,
+    pub ports: Vec<(PortSel, Span)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Assertion {
+    pub span: Span,
+    pub expect_allowed: bool,
+    pub from: Peer,
+    pub to: Peer,
+    pub ports: Vec<(PortSel, Span)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TestCase {
+    pub name: String,
+    pub span: Span,
+    pub assertions: Vec<Assertion>,
+}
+
+/// What a name refers to, for hover, go-to-definition and messages.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Def {
+    Service(usize),
+    Group(usize),
+    External(usize),
+    Namespace(String),
+    /// A program-wide port name.
+    Port(String),
+    /// A port of a service.
+    ServicePort(usize, String),
+}
+
+/// A use of a name in the source, resolved.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Reference {
+    pub span: Span,
+    pub def: Def,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Program {
+    pub namespaces: BTreeMap<String, NamespaceDef>,
+    pub services: Vec<Service>,
+    pub groups: Vec<Group>,
+    pub externals: Vec<External>,
+    pub ports: BTreeMap<String, PortDef>,
+    pub connections: Vec<Conn>,
+    pub tests: Vec<TestCase>,
+    pub references: Vec<Reference>,
+}
+
+impl Program {
+    pub fn namespace_isolation(&self, ns: &str) -> Dirs {
+        self.namespaces.get(ns).map(|n| n.isolate).unwrap_or_default()
+    }
+
+    /// The set of pods a peer stands for, or `None` for an external.
+    pub fn pod_set(&self, kind: &PeerKind) -> Option<PodSet> {
+        match kind {
+            PeerKind::Service(i) => self.services.get(*i).map(Service::pod_set),
+            PeerKind::Group(i) => self.groups.get(*i).map(|g| g.set.clone()),
+            PeerKind::External(_) => None,
+            PeerKind::Pods(set) => Some(set.clone()),
+        }
+    }
+
+    /// A short human name of a peer: `frontend`, `namespace shop`, `cluster`.
+    pub fn peer_name(&self, kind: &PeerKind) -> String {
+        match kind {
+            PeerKind::Service(i) => self.services.get(*i).map(|s| s.name.clone()),
+            PeerKind::Group(i) => self.groups.get(*i).map(|s| s.name.clone()),
+            PeerKind::External(i) => self.externals.get(*i).map(|s| s.name.clone()),
+            PeerKind::Pods(set) => Some(describe_set(set)),
+        }
+        .unwrap_or_default()
+    }
+
+    pub fn def_name(&self, def: &Def) -> String {
+        match def {
+            Def::Service(i) => self.peer_name(&PeerKind::Service(*i)),
+            Def::Group(i) => self.peer_name(&PeerKind::Group(*i)),
+            Def::External(i) => self.peer_name(&PeerKind::External(*i)),
+            Def::Namespace(n) | Def::Port(n) | Def::ServicePort(_, n) => n.clone(),
+        }
+    }
+}
+
+pub fn describe_set(set: &PodSet) -> String {
+    match (&set.ns, set.pods.is_all()) {
+        (NsScope::Named(n), true) => format!("namespace {n}"),
+        (NsScope::Selector(s), true) if s.is_all() => "cluster".to_string(),
+        (NsScope::Selector(s), true) => format!("namespaces {{ {} }}", s.display()),
+        (NsScope::Named(n), false) => format!("pods {{ {} }} in namespace {n}", set.pods.display()),
+        (NsScope::Selector(s), false) if s.is_all() => {
+            format!("pods {{ {} }} in cluster", set.pods.display())
+        }
+        (NsScope::Selector(s), false) => format!(
+            "pods {{ {} }} in namespaces {{ {} }}",
+            set.pods.display(),
+            s.display()
+        ),
+    }
+}

@@ -1,0 +1,6 @@
+//! Syntax: the pest grammar, the AST, and the parser that lowers one to the other.
+
+pub mod ast;
+pub mod parser;
+
+pub use parser::{Comment, Parsed, parse};

@@ -1,0 +1,858 @@
+//! The parser: pest's generated recogniser (from grammar/netpol.pest) plus lowering to the
+//! owned AST. Parsing never fails: it returns a (possibly partial) tree and the syntax errors
+//! it found, every one of them, not only the first.
+
+use super::ast::*;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::span::{FileId, Span};
+use pest::Parser as _;
+use pest::iterators::{Pair, Pairs};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/netpol.pest"]
+struct NetpolParser;
+
+/// At most this many syntax errors are reported for one file.
+const MAX_SYNTAX_ERRORS: usize = 50;
+
+/// A `//` comment, kept for the formatter.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Comment {
+    pub span: Span,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Parsed {
+    pub ast: SourceFile,
+    pub errors: Vec<Diagnostic>,
+    pub comments: Vec<Comment>,
+}
+
+/// Parses one file. Never fails, never panics.
+pub fn parse(file: FileId, text: &str) -> Parsed {
+    pest::set_error_detail(true);
+    let mut p = Lowerer {
+        file,
+        text,
+        errors: Vec::new(),
+        suppressed: 0,
+    };
+    let mut items = Vec::new();
+    match NetpolParser::parse(Rule::file, text) {
+        Ok(mut pairs) => {
+            if let Some(file_pair) = pairs.next() {
+                for pair in file_pair.into_inner() {
+                    match pair.as_rule() {
+                        Rule::bad_item => p.bad_region(&pair, Rule::decl_probe),
+                        Rule::EOI => {}
+                        _ => {
+                            if let Some(item) = p.item(pair) {
+                                items.push(item);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            let pos = error_pos(&e);
+            let span = Span::new(file, pos, pos);
+            p.push(Diagnostic::new(
+                Code::Syntax,
+                span,
+                format!("cannot parse this file: {}", e.variant.message()),
+            ));
+        }
+    }
+    if p.suppressed > 0 {
+        let last = Span::new(file, text.len(), text.len());
+        let n = p.suppressed;
+        p.errors.push(
+            Diagnostic::new(Code::Syntax, last, format!("{n} more syntax errors not shown"))
+                .help("fix the errors above and run again"),
+        );
+    }
+    Parsed {
+        ast: SourceFile { items },
+        errors: p.errors,
+        comments: comments(file, text),
+    }
+}
+
+fn error_pos(e: &pest::error::Error<Rule>) -> usize {
+    match e.location {
+        pest::error::InputLocation::Pos(p) => p,
+        pest::error::InputLocation::Span((s, _)) => s,
+    }
+}
+
+/// Finds `//` comments outside string literals.
+fn comments(file: FileId, text: &str) -> Vec<Comment> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let mut in_string = false;
+    while i < bytes.len() {
+        let b = bytes.get(i).copied().unwrap_or(b'\n');
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' | b'\n' => in_string = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if b == b'/' && bytes.get(i + 1) == Some(&b'/') {
+            let end = text
+                .get(i..)
+                .and_then(|rest| rest.find('\n'))
+                .map_or(text.len(), |n| i + n);
+            let end_trimmed = text
+                .get(i..end)
+                .map_or(end, |c| i + c.trim_end().len());
+            out.push(Comment {
+                span: Span::new(file, i, end_trimmed),
+                text: text.get(i..end_trimmed).unwrap_or("").to_string(),
+            });
+            i = end;
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+const KEYWORDS: &[&str] = &[
+    "use",
+    "workloads",
+    "namespace",
+    "service",
+    "group",
+    "external",
+    "port",
+    "test",
+    "select",
+    "isolate",
+];
+
+struct Lowerer<'t> {
+    file: FileId,
+    text: &'t str,
+    errors: Vec<Diagnostic>,
+    suppressed: usize,
+}
+
+impl<'t> Lowerer<'t> {
+    fn push(&mut self, d: Diagnostic) {
+        if self.errors.len() >= MAX_SYNTAX_ERRORS {
+            self.suppressed += 1;
+        } else {
+            self.errors.push(d);
+        }
+    }
+
+    fn span(&self, pair: &Pair<'_, Rule>) -> Span {
+        let s = pair.as_span();
+        Span::new(self.file, s.start(), s.end())
+    }
+
+    /// Explains a region that did not parse by parsing it alone with `probe`.
+    fn bad_region(&mut self, pair: &Pair<'_, Rule>, probe: Rule) {
+        if self.errors.len() >= MAX_SYNTAX_ERRORS {
+            self.suppressed += 1;
+            return;
+        }
+        let start = pair.as_span().start();
+        let region = pair.as_str();
+        // A mistyped keyword at the start is the most helpful thing to point at.
+        let first_word: String = region
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect();
+        let rest_starts_with_word = region
+            .get(first_word.len()..)
+            .is_some_and(|r| r.starts_with(' ') && r.trim_start().starts_with(|c: char| c.is_ascii_alphabetic()));
+        if !first_word.is_empty() && rest_starts_with_word && !KEYWORDS.contains(&first_word.as_str()) {
+            if let Some(kw) = KEYWORDS
+                .iter()
+                .find(|kw| strsim::damerau_levenshtein(kw, &first_word) <= 2 && first_word.len() > 2)
+            {
+                let span = Span::new(self.file, start, start + first_word.len());
+                self.push(
+                    Diagnostic::new(Code::Syntax, span, format!("unknown keyword `{first_word}`"))
+                        .label("not a keyword")
+                        .help(format!("did you mean `{kw}`?")),
+                );
+                return;
+            }
+        }
+        let (pos, expected) = match NetpolParser::parse(probe, region) {
+            Ok(pairs) => {
+                let consumed = pairs.map(|p| p.as_span().end()).max().unwrap_or(0);
+                (consumed, None)
+            }
+            Err(e) => (error_pos(&e), Some(expected_list(&e))),
+        };
+        // Skip white space and comments to the offending token.
+        let mut pos = pos.min(region.len());
+        let after = region.get(pos..).unwrap_or("");
+        let trimmed = after.trim_start();
+        pos += after.len() - trimmed.len();
+        let abs = start + pos;
+        let (found, len) = found_token(region.get(pos..).unwrap_or(""));
+        let span = Span::new(self.file, abs, abs + len);
+        let message = match expected {
+            Some(exp) if !exp.is_empty() => format!("expected {exp}, found {found}"),
+            _ => format!("unexpected {found}"),
+        };
+        self.push(Diagnostic::new(Code::Syntax, span, message).label("unexpected here"));
+    }
+
+    fn item(&mut self, pair: Pair<'_, Rule>) -> Option<Item> {
+        Some(match pair.as_rule() {
+            Rule::use_decl => Item::Use(self.use_decl(pair)?),
+            Rule::workloads_decl => {
+                let span = self.span(&pair);
+                let mut globs = Vec::new();
+                let mut namespace = None;
+                for p in pair.into_inner() {
+                    match p.as_rule() {
+                        Rule::string => globs.push(self.string(p)),
+                        Rule::namespace_all => {
+                            namespace = p
+                                .into_inner()
+                                .find(|n| n.as_rule() == Rule::name)
+                                .map(|n| self.name(n));
+                        }
+                        _ => {}
+                    }
+                }
+                Item::Workloads(WorkloadsDecl {
+                    span,
+                    globs,
+                    namespace,
+                })
+            }
+            Rule::namespace_decl => Item::Namespace(self.namespace_decl(pair)?),
+            Rule::service_decl => Item::Service(self.service_decl(pair)?),
+            Rule::group_decl => {
+                let span = self.span(&pair);
+                let mut inner = pair.into_inner().filter(|p| p.as_rule() != Rule::kw_group);
+                let name = self.name(inner.next()?);
+                let set = self.pod_set(inner.next()?)?;
+                Item::Group(GroupDecl { span, name, set })
+            }
+            Rule::external_decl => Item::External(self.external_decl(pair)?),
+            Rule::port_decl => Item::Port(self.port_decl(pair)?),
+            Rule::test_decl => Item::Test(self.test_decl(pair)?),
+            Rule::connection => Item::Connection(self.connection(pair)?),
+            _ => return None,
+        })
+    }
+
+    fn name(&self, pair: Pair<'_, Rule>) -> Name {
+        Name {
+            text: pair.as_str().to_string(),
+            span: self.span(&pair),
+        }
+    }
+
+    fn string(&self, pair: Pair<'_, Rule>) -> Str {
+        let span = self.span(&pair);
+        let raw = match pair.as_rule() {
+            Rule::string => pair
+                .into_inner()
+                .next()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default(),
+            _ => pair.as_str().to_string(),
+        };
+        Str {
+            value: raw.replace("\\\"", "\"").replace("\\\\", "\\"),
+            span,
+        }
+    }
+
+    fn use_decl(&mut self, pair: Pair<'_, Rule>) -> Option<UseDecl> {
+        let span = self.span(&pair);
+        let path_pair = pair.into_inner().find(|p| p.as_rule() == Rule::use_path)?;
+        let mut path = Vec::new();
+        let mut names = None;
+        for p in path_pair.into_inner() {
+            match p.as_rule() {
+                Rule::name => path.push(self.name(p)),
+                Rule::use_list => {
+                    names = Some(p.into_inner().map(|n| self.name(n)).collect());
+                }
+                _ => {}
+            }
+        }
+        Some(UseDecl { span, path, names })
+    }
+
+    fn namespace_decl(&mut self, pair: Pair<'_, Rule>) -> Option<NamespaceDecl> {
+        let span = self.span(&pair);
+        let mut name = None;
+        let mut isolate = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::name => name = Some(self.name(p)),
+                Rule::ns_body => {
+                    for stmt in p.into_inner() {
+                        match stmt.as_rule() {
+                            Rule::isolate_stmt => isolate.push(self.isolate(stmt)),
+                            Rule::bad_stmt => self.bad_region(&stmt, Rule::ns_stmt_probe),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(NamespaceDecl {
+            span,
+            name: name?,
+            isolate,
+        })
+    }
+
+    fn isolate(&self, pair: Pair<'_, Rule>) -> Isolate {
+        let span = self.span(&pair);
+        let directions = pair
+            .into_inner()
+            .filter(|p| p.as_rule() == Rule::direction)
+            .map(|p| {
+                let d = if p.as_str() == "ingress" {
+                    Direction::Ingress
+                } else {
+                    Direction::Egress
+                };
+                (d, self.span(&p))
+            })
+            .collect();
+        Isolate { span, directions }
+    }
+
+    fn service_decl(&mut self, pair: Pair<'_, Rule>) -> Option<ServiceDecl> {
+        let span = self.span(&pair);
+        let mut names = Vec::new();
+        let mut selects = Vec::new();
+        let mut ports = Vec::new();
+        let mut isolate = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::name => names.push(self.name(p)),
+                Rule::svc_body => {
+                    for stmt in p.into_inner() {
+                        match stmt.as_rule() {
+                            Rule::select_stmt => {
+                                if let Some(sel) = stmt
+                                    .into_inner()
+                                    .find(|s| s.as_rule() == Rule::selector)
+                                    .map(|s| self.selector(s))
+                                {
+                                    selects.push(sel);
+                                }
+                            }
+                            Rule::port_decl => {
+                                if let Some(pd) = self.port_decl(stmt) {
+                                    ports.push(pd);
+                                }
+                            }
+                            Rule::isolate_stmt => isolate.push(self.isolate(stmt)),
+                            Rule::bad_stmt => self.bad_region(&stmt, Rule::svc_stmt_probe),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut names = names.into_iter();
+        Some(ServiceDecl {
+            span,
+            name: names.next()?,
+            namespace: names.next()?,
+            selects,
+            ports,
+            isolate,
+        })
+    }
+
+    fn selector(&self, pair: Pair<'_, Rule>) -> Selector {
+        let span = self.span(&pair);
+        let requirements = pair
+            .into_inner()
+            .filter_map(|r| self.requirement(r))
+            .collect();
+        Selector { span, requirements }
+    }
+
+    fn requirement(&self, pair: Pair<'_, Rule>) -> Option<Requirement> {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let mut inner = pair
+            .into_inner()
+            .filter(|p| !matches!(p.as_rule(), Rule::kw_in | Rule::kw_not));
+        let key = self.string(inner.next()?);
+        let values = |inner: &mut dyn Iterator<Item = Pair<'_, Rule>>| -> Vec<Str> {
+            inner
+                .next()
+                .map(|list| list.into_inner().map(|v| self.string(v)).collect())
+                .unwrap_or_default()
+        };
+        let op = match rule {
+            Rule::req_eq => ReqOp::Eq(self.string(inner.next()?)),
+            Rule::req_ne => ReqOp::Ne(self.string(inner.next()?)),
+            Rule::req_in => ReqOp::In(values(&mut inner)),
+            Rule::req_not_in => ReqOp::NotIn(values(&mut inner)),
+            Rule::req_exists => ReqOp::Exists,
+            Rule::req_not_exists => ReqOp::NotExists,
+            _ => return None,
+        };
+        Some(Requirement { span, key, op })
+    }
+
+    fn optional_selector(&self, pairs: Pairs<'_, Rule>) -> Option<Selector> {
+        pairs
+            .into_iter()
+            .find(|p| p.as_rule() == Rule::selector)
+            .map(|p| self.selector(p))
+    }
+
+    fn pod_set(&self, pair: Pair<'_, Rule>) -> Option<PodSet> {
+        let span = self.span(&pair);
+        Some(match pair.as_rule() {
+            Rule::pods_in => {
+                let mut selector = None;
+                let mut scope = None;
+                for p in pair.into_inner() {
+                    match p.as_rule() {
+                        Rule::selector => selector = Some(self.selector(p)),
+                        Rule::namespace_all => {
+                            let name = p.into_inner().find(|n| n.as_rule() == Rule::name)?;
+                            scope = Some(Scope::Namespace(self.name(name)));
+                        }
+                        Rule::namespaces_sel => {
+                            let s = self.span(&p);
+                            scope = Some(Scope::Namespaces {
+                                span: s,
+                                selector: self.optional_selector(p.into_inner()),
+                            });
+                        }
+                        Rule::cluster_all => scope = Some(Scope::Cluster(self.span(&p))),
+                        _ => {}
+                    }
+                }
+                PodSet::Pods {
+                    span,
+                    selector,
+                    scope: scope?,
+                }
+            }
+            Rule::namespace_all => {
+                let name = pair.into_inner().find(|n| n.as_rule() == Rule::name)?;
+                PodSet::Namespace {
+                    span,
+                    name: self.name(name),
+                }
+            }
+            Rule::namespaces_sel => PodSet::Namespaces {
+                span,
+                selector: self.optional_selector(pair.into_inner()),
+            },
+            _ => return None,
+        })
+    }
+
+    fn external_decl(&mut self, pair: Pair<'_, Rule>) -> Option<ExternalDecl> {
+        let span = self.span(&pair);
+        let mut name = None;
+        let mut lists = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::name => name = Some(self.name(p)),
+                Rule::cidr_list => lists.push(
+                    p.into_inner()
+                        .map(|c| match c.as_rule() {
+                            Rule::cidr => CidrItem::Cidr(self.string(c)),
+                            _ => CidrItem::Name(self.name(c)),
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                _ => {}
+            }
+        }
+        let mut lists = lists.into_iter();
+        Some(ExternalDecl {
+            span,
+            name: name?,
+            blocks: lists.next().unwrap_or_default(),
+            except: lists.next().unwrap_or_default(),
+        })
+    }
+
+    fn port_decl(&mut self, pair: Pair<'_, Rule>) -> Option<PortDecl> {
+        let span = self.span(&pair);
+        let mut name = None;
+        let mut values = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::name => name = Some(self.name(p)),
+                Rule::port_values => {
+                    for v in p.into_inner() {
+                        if let Some(pv) = self.port_value(v) {
+                            values.push(pv);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(PortDecl {
+            span,
+            name: name?,
+            values,
+        })
+    }
+
+    fn protocol(&self, pair: Pair<'_, Rule>) -> (Proto, Span) {
+        let proto = match pair.as_str().to_ascii_lowercase().as_str() {
+            "udp" => Proto::Udp,
+            "sctp" => Proto::Sctp,
+            _ => Proto::Tcp,
+        };
+        (proto, self.span(&pair))
+    }
+
+    fn port_value(&self, pair: Pair<'_, Rule>) -> Option<PortValue> {
+        let span = self.span(&pair);
+        let mut start = None;
+        let mut end = None;
+        let mut protocol = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::number => start = Some(number(p.as_str())),
+                Rule::port_range => {
+                    let mut nums = p.into_inner().map(|n| number(n.as_str()));
+                    start = nums.next();
+                    end = nums.next();
+                }
+                Rule::protocol => protocol = Some(self.protocol(p)),
+                _ => {}
+            }
+        }
+        Some(PortValue {
+            span,
+            start: start?,
+            end,
+            protocol,
+        })
+    }
+
+    fn connection(&mut self, pair: Pair<'_, Rule>) -> Option<Connection> {
+        let span = self.span(&pair);
+        let mut sources = Vec::new();
+        let mut targets = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::peer_list => {
+                    for peer in p.into_inner() {
+                        sources.push(self.peer(peer)?);
+                    }
+                }
+                Rule::target => targets.push(self.target(p)?),
+                _ => {}
+            }
+        }
+        Some(Connection {
+            span,
+            sources,
+            targets,
+        })
+    }
+
+    fn peer(&self, pair: Pair<'_, Rule>) -> Option<Peer> {
+        let inner = pair.into_inner().next()?;
+        Some(match inner.as_rule() {
+            Rule::name => Peer::Ref(self.name(inner)),
+            Rule::cluster_all => Peer::Cluster(self.span(&inner)),
+            Rule::all_services => Peer::Services(self.span(&inner)),
+            _ => Peer::Set(self.pod_set(inner)?),
+        })
+    }
+
+    fn target(&self, pair: Pair<'_, Rule>) -> Option<Target> {
+        let span = self.span(&pair);
+        let mut peer = None;
+        let mut ports = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::peer => peer = self.peer(p),
+                Rule::port_list => {
+                    ports = Some(
+                        p.into_inner()
+                            .filter_map(|item| self.port_item(item))
+                            .collect(),
+                    )
+                }
+                _ => {}
+            }
+        }
+        Some(Target {
+            span,
+            peer: peer?,
+            ports,
+        })
+    }
+
+    fn port_item(&self, pair: Pair<'_, Rule>) -> Option<PortItem> {
+        let span = self.span(&pair);
+        let mut kind = None;
+        let mut protocol = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::any_port => kind = Some(PortItemKind::Any),
+                Rule::number => kind = Some(PortItemKind::Number(number(p.as_str()))),
+                Rule::port_range => {
+                    let mut nums = p.into_inner().map(|n| number(n.as_str()));
+                    kind = Some(PortItemKind::Range(nums.next()?, nums.next()?));
+                }
+                Rule::name => kind = Some(PortItemKind::Name(self.name(p))),
+                Rule::protocol => protocol = Some(self.protocol(p)),
+                _ => {}
+            }
+        }
+        Some(PortItem {
+            span,
+            kind: kind?,
+            protocol,
+        })
+    }
+
+    fn test_decl(&mut self, pair: Pair<'_, Rule>) -> Option<TestDecl> {
+        let span = self.span(&pair);
+        let mut name = None;
+        let mut assertions = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::string => name = Some(self.string(p)),
+                Rule::test_body => {
+                    for stmt in p.into_inner() {
+                        match stmt.as_rule() {
+                            Rule::assertion => {
+                                if let Some(a) = self.assertion(stmt) {
+                                    assertions.push(a);
+                                }
+                            }
+                            Rule::bad_stmt => self.bad_region(&stmt, Rule::test_stmt_probe),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(TestDecl {
+            span,
+            name: name?,
+            assertions,
+        })
+    }
+
+    fn assertion(&self, pair: Pair<'_, Rule>) -> Option<Assertion> {
+        let span = self.span(&pair);
+        let mut allowed = None;
+        let mut from = None;
+        let mut to = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::verdict => allowed = Some(p.as_str() == "allowed"),
+                Rule::peer => from = self.peer(p),
+                Rule::target => to = self.target(p),
+                _ => {}
+            }
+        }
+        Some(Assertion {
+            span,
+            expect_allowed: allowed?,
+            from: from?,
+            to: to?,
+        })
+    }
+}
+
+/// Parses a decimal number, saturating so that the checker can report it as out of range.
+fn number(s: &str) -> u64 {
+    s.parse::<u64>().unwrap_or(u64::MAX)
+}
+
+/// Describes the token at the start of `rest`, and its length in bytes.
+fn found_token(rest: &str) -> (String, usize) {
+    let Some(c) = rest.chars().next() else {
+        return ("end of file".to_string(), 0);
+    };
+    if c == '\n' || c == '\r' {
+        return ("end of line".to_string(), 0);
+    }
+    if c.is_alphanumeric() || c == '_' {
+        let word: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-' || *c == '.')
+            .take(40)
+            .collect();
+        let len = word.len();
+        return (format!("`{word}`"), len);
+    }
+    if c == '"' {
+        return ("a string".to_string(), c.len_utf8());
+    }
+    if c.is_control() || c == '\u{FFFD}' {
+        return (format!("character U+{:04X}", c as u32), c.len_utf8());
+    }
+    (format!("`{c}`"), c.len_utf8())
+}
+
+/// Human names of what the parser expected, for "expected …, found …".
+fn expected_list(e: &pest::error::Error<Rule>) -> String {
+    let mut items: Vec<String> = Vec::new();
+    if let pest::error::ErrorVariant::ParsingError { positives, .. } = &e.variant {
+        for r in positives {
+            if let Some(n) = rule_name(*r) {
+                items.push(n.to_string());
+            }
+        }
+    }
+    if let Some(attempts) = e.parse_attempts() {
+        for t in attempts.expected_tokens() {
+            // The token type is not exported by pest; its Display is the literal text.
+            let token = t.to_string();
+            if token == "BUILTIN_RULE"
+                || token == "//"
+                || token.contains("..")
+                || token.trim().is_empty()
+                || token.trim_matches('\u{feff}').is_empty()
+            {
+                continue;
+            }
+            let quoted = format!("`{token}`");
+            if !items.contains(&quoted) {
+                items.push(quoted);
+            }
+        }
+    }
+    items.sort();
+    items.dedup();
+    // Keep the message readable.
+    if items.len() > 8 {
+        items.truncate(8);
+        items.push("…".to_string());
+    }
+    match items.len() {
+        0 => String::new(),
+        1 => items.concat(),
+        _ => {
+            let last = items.pop().unwrap_or_default();
+            format!("{} or {}", items.join(", "), last)
+        }
+    }
+}
+
+fn rule_name(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::name => "a name",
+        Rule::string | Rule::string_inner => "a string",
+        Rule::number => "a number",
+        Rule::label_key => "a label key",
+        Rule::bare_value => "a label value",
+        Rule::cidr => "an address block",
+        Rule::protocol => "`tcp`, `udp` or `sctp`",
+        Rule::direction => "`ingress` or `egress`",
+        Rule::verdict => "`allowed` or `denied`",
+        Rule::kw_use => "`use`",
+        Rule::kw_workloads => "`workloads`",
+        Rule::kw_namespace => "`namespace`",
+        Rule::kw_namespaces => "`namespaces`",
+        Rule::kw_service => "`service`",
+        Rule::kw_services => "`services`",
+        Rule::kw_group => "`group`",
+        Rule::kw_external => "`external`",
+        Rule::kw_port => "`port`",
+        Rule::kw_test => "`test`",
+        Rule::kw_in => "`in`",
+        Rule::kw_not => "`not`",
+        Rule::kw_select => "`select`",
+        Rule::kw_isolate => "`isolate`",
+        Rule::kw_pods => "`pods`",
+        Rule::kw_cluster => "`cluster`",
+        Rule::kw_except => "`except`",
+        Rule::any_port => "`*`",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(src: &str) -> Parsed {
+        parse(FileId(0), src)
+    }
+
+    #[test]
+    fn parses_the_brief_example_shape() {
+        let src = r#"
+use std::dns
+use std::net::{internet}
+workloads "k8s/*.yaml"
+namespace shop { isolate ingress, egress }
+service orders-db in data {
+  select app = "postgres", role in ("primary", "replica"), !legacy, tier, env != "dev", zone not in (a, b)
+  port postgres = 5432
+}
+group ingress-nginx = pods { app.kubernetes.io/name = "ingress-nginx" } in namespace ingress-nginx
+external payments = 203.0.113.0/24, 2001:db8::/32 except 203.0.113.8/29
+frontend, checkout -> orders-db:postgres, payments:(443, 8000..8100/udp, *)
+test "t" {
+  allowed checkout -> orders-db:postgres
+  denied frontend -> payments:443
+}
+"#;
+        let parsed = p(src);
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        assert_eq!(parsed.ast.items.len(), 9);
+    }
+
+    #[test]
+    fn reports_every_bad_declaration() {
+        let src = "service a in b {\n  select app =\n  port http = 99x\n}\nfrontend -> :80\nnamespace ok\nservce x in y {}\n";
+        let parsed = p(src);
+        let msgs: Vec<_> = parsed.errors.iter().map(|e| e.message.clone()).collect();
+        assert_eq!(msgs.len(), 4, "{msgs:?}");
+        assert!(msgs.iter().any(|m| m.contains("unknown keyword `servce`")), "{msgs:?}");
+        assert!(parsed.ast.items.iter().any(|i| matches!(i, Item::Namespace(_))));
+        assert!(parsed.ast.items.iter().any(|i| matches!(i, Item::Service(_))));
+    }
+
+    #[test]
+    fn survives_hostile_input() {
+        for src in [
+            "",
+            "((((((((((((((((((((",
+            &"{".repeat(100_000),
+            &"(".repeat(100_000),
+            "\u{0}\u{1}\u{7f}é🦀",
+            "a -> b:(((((",
+        ] {
+            let _ = p(src);
+        }
+    }
+
+    #[test]
+    fn comments_are_collected_outside_strings() {
+        let parsed = p("// one\nnamespace a // two\nworkloads \"x//y\"\n");
+        let texts: Vec<_> = parsed.comments.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts, ["// one", "// two"]);
+    }
+}
