@@ -1,1 +1,243 @@
-fn main() {}
+//! `netpol`: the command-line driver. It does the I/O (reading programs and manifests,
+//! expanding globs, writing output atomically) around the compiler library.
+
+mod files;
+mod output;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use codespan_reporting::term;
+use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
+use netpol_compiler::db::{self, Database, Workspace};
+use netpol_compiler::diagnostic::{Diagnostic, RenderFile, Severity, codespan_files, to_codespan};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes.
+const EXIT_OK: u8 = 0;
+const EXIT_PROGRAM_ERRORS: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "netpol",
+    version,
+    about = "Compile least-privilege .netpol programs into exact Kubernetes NetworkPolicies",
+    long_about = "netpol compiles a small policy language (.netpol files: which services may talk to \
+which, on which ports) into the minimal, exact set of networking.k8s.io/v1 NetworkPolicy objects, \
+type-checked against the labels and ports that your workloads really carry.\n\n\
+Exit codes: 0 success (warnings allowed), 1 errors in the program, 2 usage or I/O errors.",
+    after_help = "Examples:\n  netpol compile examples/quickstart\n  netpol compile policies/ --out-dir deploy/netpol\n  netpol check policies/ --workloads 'k8s/**/*.yaml'\n  netpol fmt policies/ --check\n\nDocs: docs/cli.md, docs/language.md, docs/diagnostics.md"
+)]
+struct Cli {
+    /// When to colour diagnostics.
+    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+    color: Color,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(clap::Args)]
+struct ProgramArgs {
+    /// `.netpol` files, or folders searched (recursively) for them. All of them form one program.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Also read workload manifests matching GLOB (relative to the current folder); objects
+    /// without a namespace go to `default`. Repeatable.
+    #[arg(long = "workloads", value_name = "GLOB")]
+    workloads: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compile a program to NetworkPolicy YAML (stdout by default).
+    Compile {
+        #[command(flatten)]
+        program: ProgramArgs,
+        /// Write the YAML stream to FILE (atomically) instead of stdout.
+        #[arg(
+            short = 'o',
+            long = "output",
+            value_name = "FILE",
+            conflicts_with = "out_dir"
+        )]
+        output: Option<PathBuf>,
+        /// Write one file per policy and a kustomization.yaml into DIR, removing files that
+        /// an earlier run wrote there and that are no longer produced (and nothing else).
+        #[arg(long = "out-dir", value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
+    /// Check a program and print its diagnostics, without writing output.
+    Check {
+        #[command(flatten)]
+        program: ProgramArgs,
+    },
+    /// Format .netpol files in the one canonical layout (comments are kept).
+    Fmt {
+        /// `.netpol` files or folders.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Do not write; exit 1 if any file is not formatted, and list them.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = match cli.color {
+        Color::Auto => {
+            if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                ColorChoice::Auto
+            } else {
+                ColorChoice::Never
+            }
+        }
+        Color::Always => ColorChoice::Always,
+        Color::Never => ColorChoice::Never,
+    };
+    let code = match cli.command {
+        Command::Compile {
+            program,
+            output,
+            out_dir,
+        } => compile(&program, output, out_dir, color),
+        Command::Check { program } => check(&program, color),
+        Command::Fmt { paths, check } => output::fmt(&paths, check),
+    };
+    ExitCode::from(code)
+}
+
+/// Prints a usage or I/O error in the house style and returns exit code 2.
+pub fn fail(message: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {message}");
+    EXIT_USAGE
+}
+
+/// A loaded program, ready to query.
+struct Loaded {
+    db: Database,
+    ws: Workspace,
+    /// File id -> path to show in diagnostics.
+    display: Vec<(netpol_compiler::span::FileId, String, String)>,
+}
+
+fn load(args: &ProgramArgs) -> Result<Loaded, u8> {
+    let program = files::load_program(&args.paths).map_err(fail)?;
+    let mut db = Database::default();
+    let ws = db.workspace(
+        program
+            .files
+            .iter()
+            .map(|f| (f.rel.clone(), f.text.clone()))
+            .collect(),
+    );
+    let (manifests, errors) =
+        files::load_manifests(&db, ws, &program, &args.workloads).map_err(fail)?;
+    db.set_manifests(ws, manifests, errors);
+    let mut display = db.all_files(ws);
+    for (id, path, _) in &mut display {
+        if let Some(f) = program
+            .files
+            .iter()
+            .find(|f| f.rel == *path && id.0 < db::STD_FILE_BASE)
+        {
+            *path = f.shown.clone();
+        }
+    }
+    Ok(Loaded { db, ws, display })
+}
+
+/// Prints diagnostics; returns true when there are errors.
+fn report(loaded: &Loaded, diags: &[Diagnostic], color: ColorChoice) -> bool {
+    let files: Vec<RenderFile<'_>> = loaded
+        .display
+        .iter()
+        .map(|(id, path, text)| RenderFile {
+            id: *id,
+            path,
+            text,
+        })
+        .collect();
+    let (cs_files, ids) = codespan_files(&files);
+    let config = term::Config::default();
+    let stream = StandardStream::stderr(color);
+    let mut lock = stream.lock();
+    for d in diags {
+        let _ = term::emit_to_write_style(&mut lock, &config, &cs_files, &to_codespan(d, &ids));
+    }
+    let errors = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let warnings = diags.len() - errors;
+    if errors > 0 || warnings > 0 {
+        let _ = std::io::Write::flush(&mut lock);
+        eprintln!(
+            "{}",
+            match (errors, warnings) {
+                (0, w) => format!("{w} warning{}", plural(w)),
+                (e, 0) => format!("{e} error{}", plural(e)),
+                (e, w) => format!("{e} error{}, {w} warning{}", plural(e), plural(w)),
+            }
+        );
+    }
+    errors > 0
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn check(args: &ProgramArgs, color: ColorChoice) -> u8 {
+    let loaded = match load(args) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let diags = db::diagnostics(&loaded.db, loaded.ws);
+    if report(&loaded, diags, color) {
+        EXIT_PROGRAM_ERRORS
+    } else {
+        EXIT_OK
+    }
+}
+
+fn compile(
+    args: &ProgramArgs,
+    output: Option<PathBuf>,
+    out_dir: Option<PathBuf>,
+    color: ColorChoice,
+) -> u8 {
+    let loaded = match load(args) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let diags = db::diagnostics(&loaded.db, loaded.ws);
+    if report(&loaded, diags, color) {
+        return EXIT_PROGRAM_ERRORS;
+    }
+    let Some(docs) = db::emitted(&loaded.db, loaded.ws) else {
+        return fail("the policies could not be serialised");
+    };
+    let result = match (output, out_dir) {
+        (_, Some(dir)) => output::write_dir(&dir, docs),
+        (Some(file), None) => output::write_atomic(&file, output::stream(docs).as_bytes()),
+        (None, None) => {
+            let text = output::stream(docs);
+            let mut out = std::io::stdout().lock();
+            std::io::Write::write_all(&mut out, text.as_bytes())
+                .and_then(|()| std::io::Write::flush(&mut out))
+                .map_err(|e| format!("cannot write to stdout: {e}"))
+        }
+    };
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => fail(e),
+    }
+}

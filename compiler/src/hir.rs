@@ -156,7 +156,10 @@ pub enum PortSel {
     AllOf(Protocol),
     Range(PortRange),
     /// A container port name, resolved by Kubernetes on the destination pod.
-    Named { protocol: Protocol, name: String },
+    Named {
+        protocol: Protocol,
+        name: String,
+    },
 }
 
 /// `source -> target:ports`, one per source and target of what was written.
@@ -218,7 +221,10 @@ pub struct Program {
 
 impl Program {
     pub fn namespace_isolation(&self, ns: &str) -> Dirs {
-        self.namespaces.get(ns).map(|n| n.isolate).unwrap_or_default()
+        self.namespaces
+            .get(ns)
+            .map(|n| n.isolate)
+            .unwrap_or_default()
     }
 
     /// The set of pods a peer stands for, or `None` for an external.

@@ -21,7 +21,10 @@ pub fn ns_by_name(name: &str) -> Sel {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RulePeer {
     /// Pods matching `pods` in namespaces matching `ns` (`None`: the policy's own namespace).
-    Pods { ns: Option<Sel>, pods: Sel },
+    Pods {
+        ns: Option<Sel>,
+        pods: Sel,
+    },
     Block(IpBlock),
 }
 

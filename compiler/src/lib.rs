@@ -4,13 +4,20 @@
 //! Invariants (see ARCHITECTURE.md): this crate does no I/O (the driver hands it file
 //! contents), knows nothing of the LSP, and never panics on user input.
 
+pub mod check;
+pub mod db;
 pub mod diagnostic;
+pub mod emit;
 pub mod eval;
+pub mod fmt;
 pub mod hir;
 pub mod ir;
+pub mod lower;
 pub mod names;
+pub mod opt;
 pub mod resolve;
 pub mod selector;
 pub mod span;
+pub mod stdlib;
 pub mod syntax;
 pub mod workloads;

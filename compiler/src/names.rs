@@ -82,7 +82,10 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// "did you mean `x`?" when there is a likely candidate.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     suggest(name, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 
@@ -107,7 +110,10 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(suggest("frontnd", ["frontend", "checkout"]), Some("frontend".into()));
+        assert_eq!(
+            suggest("frontnd", ["frontend", "checkout"]),
+            Some("frontend".into())
+        );
         assert_eq!(suggest("zzz", ["frontend"]), None);
     }
 }

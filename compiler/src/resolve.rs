@@ -130,7 +130,8 @@ pub fn resolve(files: &[FileAst<'_>], std: &[StdModule<'_>], manifests: &Manifes
                 ast::Item::Group(d) => r.group(scope, d),
                 ast::Item::External(d) => {
                     if r.declare_peer(scope, &d.name, None) {
-                        r.external_asts.insert((scope.clone(), d.name.text.clone()), d);
+                        r.external_asts
+                            .insert((scope.clone(), d.name.text.clone()), d);
                     }
                 }
                 _ => {}
@@ -178,19 +179,29 @@ impl<'a> Resolver<'a> {
         let Some(first) = u.path.first() else { return };
         if first.text != "std" {
             self.err(
-                Diagnostic::new(Code::UnknownModule, first.span, format!("unknown module `{}`", first.text))
-                    .label("only `std` modules can be imported")
-                    .help("files of the program share one scope; standard-library modules are `std::…`"),
+                Diagnostic::new(
+                    Code::UnknownModule,
+                    first.span,
+                    format!("unknown module `{}`", first.text),
+                )
+                .label("only `std` modules can be imported")
+                .help(
+                    "files of the program share one scope; standard-library modules are `std::…`",
+                ),
             );
             return;
         }
         let Some(module_name) = u.path.get(1) else {
             self.err(
-                Diagnostic::new(Code::UnknownModule, u.span, "`use std` needs a module name")
-                    .help(format!(
+                Diagnostic::new(Code::UnknownModule, u.span, "`use std` needs a module name").help(
+                    format!(
                         "the modules are {}",
-                        std.iter().map(|m| format!("`std::{}`", m.name)).collect::<Vec<_>>().join(", ")
-                    )),
+                        std.iter()
+                            .map(|m| format!("`std::{}`", m.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
             );
             return;
         };
@@ -203,14 +214,19 @@ impl<'a> Resolver<'a> {
                 )
                 .label("unknown module")
                 .help_opt(did_you_mean(&module_name.text, std.iter().map(|m| m.name)))
-                .help_opt(if did_you_mean(&module_name.text, std.iter().map(|m| m.name)).is_none() {
-                    Some(format!(
-                        "the modules are {}",
-                        std.iter().map(|m| format!("`std::{}`", m.name)).collect::<Vec<_>>().join(", ")
-                    ))
-                } else {
-                    None
-                }),
+                .help_opt(
+                    if did_you_mean(&module_name.text, std.iter().map(|m| m.name)).is_none() {
+                        Some(format!(
+                            "the modules are {}",
+                            std.iter()
+                                .map(|m| format!("`std::{}`", m.name))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    } else {
+                        None
+                    },
+                ),
             );
             return;
         };
@@ -270,9 +286,13 @@ impl<'a> Resolver<'a> {
         if let Some(prev) = self.program.namespaces.get(&d.name.text) {
             let prev = prev.span;
             self.err(
-                Diagnostic::new(Code::Duplicate, d.name.span, format!("namespace `{}` is declared twice", d.name.text))
-                    .label("declared again here")
-                    .secondary(prev, "first declared here"),
+                Diagnostic::new(
+                    Code::Duplicate,
+                    d.name.span,
+                    format!("namespace `{}` is declared twice", d.name.text),
+                )
+                .label("declared again here")
+                .secondary(prev, "first declared here"),
             );
             return;
         }
@@ -298,7 +318,11 @@ impl<'a> Resolver<'a> {
         for v in values {
             let protocol = v.protocol.map_or(Protocol::Tcp, |(p, _)| proto(p));
             if let Some((start, end)) = self.port_range(v.start, v.end.unwrap_or(v.start), v.span) {
-                out.push(PortRange { protocol, start, end });
+                out.push(PortRange {
+                    protocol,
+                    start,
+                    end,
+                });
             }
         }
         out
@@ -308,20 +332,32 @@ impl<'a> Resolver<'a> {
     fn port_range(&mut self, start: u64, end: u64, span: Span) -> Option<(u16, u16)> {
         for n in [start, end] {
             if !(1..=65535).contains(&n) {
-                let shown = if n == u64::MAX { "this number".to_string() } else { format!("`{n}`") };
+                let shown = if n == u64::MAX {
+                    "this number".to_string()
+                } else {
+                    format!("`{n}`")
+                };
                 self.err(
-                    Diagnostic::new(Code::PortOutOfRange, span, format!("port {shown} is out of range"))
-                        .label("not a port")
-                        .help("ports are numbers from 1 to 65535"),
+                    Diagnostic::new(
+                        Code::PortOutOfRange,
+                        span,
+                        format!("port {shown} is out of range"),
+                    )
+                    .label("not a port")
+                    .help("ports are numbers from 1 to 65535"),
                 );
                 return None;
             }
         }
         if end < start {
             self.err(
-                Diagnostic::new(Code::EmptyPortRange, span, format!("the port range `{start}..{end}` is empty"))
-                    .label("the end is below the start")
-                    .help(format!("write `{end}..{start}`")),
+                Diagnostic::new(
+                    Code::EmptyPortRange,
+                    span,
+                    format!("the port range `{start}..{end}` is empty"),
+                )
+                .label("the end is below the start")
+                .help(format!("write `{end}..{start}`")),
             );
             return None;
         }
@@ -333,9 +369,13 @@ impl<'a> Resolver<'a> {
         if let Some(prev) = self.ports.get(&key) {
             let prev = *prev;
             self.err(
-                Diagnostic::new(Code::Duplicate, d.name.span, format!("port `{}` is declared twice", d.name.text))
-                    .label("declared again here")
-                    .secondary(prev, "first declared here"),
+                Diagnostic::new(
+                    Code::Duplicate,
+                    d.name.span,
+                    format!("port `{}` is declared twice", d.name.text),
+                )
+                .label("declared again here")
+                .secondary(prev, "first declared here"),
             );
             return;
         }
@@ -346,7 +386,10 @@ impl<'a> Resolver<'a> {
                     Diagnostic::new(
                         Code::Duplicate,
                         d.name.span,
-                        format!("port `{}` is also imported from `std::{module}`", d.name.text),
+                        format!(
+                            "port `{}` is also imported from `std::{module}`",
+                            d.name.text
+                        ),
                     )
                     .label("declared here")
                     .help("rename it, or leave it out of the `use`"),
@@ -358,7 +401,11 @@ impl<'a> Resolver<'a> {
         let values = self.port_values(&d.values);
         let visible = match scope {
             None => Some(d.name.text.clone()),
-            Some(m) => self.visible.get(&d.name.text).filter(|vm| *vm == m).map(|_| d.name.text.clone()),
+            Some(m) => self
+                .visible
+                .get(&d.name.text)
+                .filter(|vm| *vm == m)
+                .map(|_| d.name.text.clone()),
         };
         let def = PortDef {
             name: d.name.text.clone(),
@@ -379,10 +426,14 @@ impl<'a> Resolver<'a> {
         if let Some((_, prev)) = self.peers.get(&key) {
             let prev = *prev;
             self.err(
-                Diagnostic::new(Code::Duplicate, name.span, format!("`{}` is declared twice", name.text))
-                    .label("declared again here")
-                    .secondary(prev, "first declared here")
-                    .help("services, groups and externals share one set of names"),
+                Diagnostic::new(
+                    Code::Duplicate,
+                    name.span,
+                    format!("`{}` is declared twice", name.text),
+                )
+                .label("declared again here")
+                .secondary(prev, "first declared here")
+                .help("services, groups and externals share one set of names"),
             );
             return false;
         }
@@ -401,8 +452,10 @@ impl<'a> Resolver<'a> {
                 return false;
             }
         }
-        self.peers
-            .insert(key, (entity.unwrap_or(Entity::External(usize::MAX)), name.span));
+        self.peers.insert(
+            key,
+            (entity.unwrap_or(Entity::External(usize::MAX)), name.span),
+        );
         true
     }
 
@@ -412,9 +465,13 @@ impl<'a> Resolver<'a> {
         for req in &sel.requirements {
             if let Some(problem) = label_key_problem(&req.key.value) {
                 self.err(
-                    Diagnostic::new(Code::InvalidLabelKey, req.key.span, format!("invalid label key `{}`", req.key.value))
-                        .label("Kubernetes rejects this key")
-                        .help(problem),
+                    Diagnostic::new(
+                        Code::InvalidLabelKey,
+                        req.key.span,
+                        format!("invalid label key `{}`", req.key.value),
+                    )
+                    .label("Kubernetes rejects this key")
+                    .help(problem),
                 );
                 continue;
             }
@@ -428,9 +485,13 @@ impl<'a> Resolver<'a> {
                 if let Some(problem) = label_value_problem(&v.value) {
                     ok = false;
                     self.err(
-                        Diagnostic::new(Code::InvalidLabelValue, v.span, format!("invalid label value `{}`", v.value))
-                            .label("Kubernetes rejects this value")
-                            .help(problem),
+                        Diagnostic::new(
+                            Code::InvalidLabelValue,
+                            v.span,
+                            format!("invalid label value `{}`", v.value),
+                        )
+                        .label("Kubernetes rejects this value")
+                        .help(problem),
                     );
                 }
             }
@@ -439,9 +500,13 @@ impl<'a> Resolver<'a> {
             }
             if matches!(req.op, ast::ReqOp::In(_)) && values.is_empty() {
                 self.err(
-                    Diagnostic::new(Code::UnsatisfiableSelector, req.span, format!("`{} in ()` matches no pod", req.key.value))
-                        .label("an empty set of values")
-                        .help("list at least one value"),
+                    Diagnostic::new(
+                        Code::UnsatisfiableSelector,
+                        req.span,
+                        format!("`{} in ()` matches no pod", req.key.value),
+                    )
+                    .label("an empty set of values")
+                    .help("list at least one value"),
                 );
                 continue;
             }
@@ -457,8 +522,12 @@ impl<'a> Resolver<'a> {
         }
         if out.is_unsat() {
             self.err(
-                Diagnostic::new(Code::UnsatisfiableSelector, sel.span, "no pod can match this selector")
-                    .label("these requirements contradict each other"),
+                Diagnostic::new(
+                    Code::UnsatisfiableSelector,
+                    sel.span,
+                    "no pod can match this selector",
+                )
+                .label("these requirements contradict each other"),
             );
         }
         out
@@ -501,9 +570,13 @@ impl<'a> Resolver<'a> {
         let mut selector = Sel::all();
         if d.selects.is_empty() {
             self.err(
-                Diagnostic::new(Code::MissingSelector, d.name.span, format!("service `{}` selects no pods", d.name.text))
-                    .label("this service has no `select`")
-                    .help("add `select app = \"…\"` with the labels of its pods"),
+                Diagnostic::new(
+                    Code::MissingSelector,
+                    d.name.span,
+                    format!("service `{}` selects no pods", d.name.text),
+                )
+                .label("this service has no `select`")
+                .help("add `select app = \"…\"` with the labels of its pods"),
             );
         }
         for s in &d.selects {
@@ -514,9 +587,16 @@ impl<'a> Resolver<'a> {
             if let Some(prev) = ports.iter().find(|q| q.name == p.name.text) {
                 let prev = prev.span;
                 self.err(
-                    Diagnostic::new(Code::Duplicate, p.name.span, format!("port `{}` is declared twice in `{}`", p.name.text, d.name.text))
-                        .label("declared again here")
-                        .secondary(prev, "first declared here"),
+                    Diagnostic::new(
+                        Code::Duplicate,
+                        p.name.span,
+                        format!(
+                            "port `{}` is declared twice in `{}`",
+                            p.name.text, d.name.text
+                        ),
+                    )
+                    .label("declared again here")
+                    .secondary(prev, "first declared here"),
                 );
                 continue;
             }
@@ -549,7 +629,10 @@ impl<'a> Resolver<'a> {
                         ),
                     )
                     .label("narrower than the namespace")
-                    .help(format!("write `isolate {}`, or remove the line to isolate both", own.union(ns_iso).describe())),
+                    .help(format!(
+                        "write `isolate {}`, or remove the line to isolate both",
+                        own.union(ns_iso).describe()
+                    )),
                 );
             }
             own
@@ -568,11 +651,15 @@ impl<'a> Resolver<'a> {
 
     fn pod_set(&mut self, set: &ast::PodSet) -> PodSet {
         match set {
-            ast::PodSet::Pods { selector, scope, .. } => {
+            ast::PodSet::Pods {
+                selector, scope, ..
+            } => {
                 let pods = self.selector(selector.as_ref());
                 let ns = match scope {
                     ast::Scope::Namespace(n) => self.ns_ref(n),
-                    ast::Scope::Namespaces { selector, .. } => NsScope::Selector(self.selector(selector.as_ref())),
+                    ast::Scope::Namespaces { selector, .. } => {
+                        NsScope::Selector(self.selector(selector.as_ref()))
+                    }
                     ast::Scope::Cluster(_) => NsScope::all(),
                 };
                 PodSet { ns, pods }
@@ -627,8 +714,12 @@ impl<'a> Resolver<'a> {
         let d = *self.external_asts.get(key)?;
         if !self.resolving.insert(key.clone()) {
             self.err(
-                Diagnostic::new(Code::WrongKind, d.name.span, format!("external `{}` refers to itself", d.name.text))
-                    .label("part of a cycle"),
+                Diagnostic::new(
+                    Code::WrongKind,
+                    d.name.span,
+                    format!("external `{}` refers to itself", d.name.text),
+                )
+                .label("part of a cycle"),
             );
             return None;
         }
@@ -638,7 +729,10 @@ impl<'a> Resolver<'a> {
             match item {
                 ast::CidrItem::Cidr(s) => {
                     if let Some(net) = self.cidr(s) {
-                        blocks.push(IpBlock { cidr: net, except: Vec::new() });
+                        blocks.push(IpBlock {
+                            cidr: net,
+                            except: Vec::new(),
+                        });
                     }
                 }
                 ast::CidrItem::Name(n) => {
@@ -691,7 +785,9 @@ impl<'a> Resolver<'a> {
                         format!("`{ex}` is not inside any block of `{}`", d.name.text),
                     )
                     .label("outside every block")
-                    .help("an `except` block must lie strictly inside one of the external's blocks"),
+                    .help(
+                        "an `except` block must lie strictly inside one of the external's blocks",
+                    ),
                 );
             }
         }
@@ -719,7 +815,8 @@ impl<'a> Resolver<'a> {
             blocks: final_blocks,
             module: scope.clone(),
         });
-        self.peers.insert(key.clone(), (Entity::External(index), d.name.span));
+        self.peers
+            .insert(key.clone(), (Entity::External(index), d.name.span));
         self.external_index.insert(key.clone(), index);
         self.resolving.remove(key);
         Some(index)
@@ -729,17 +826,27 @@ impl<'a> Resolver<'a> {
         let key = self.peer_key(scope, &n.text);
         if let Some(key) = key.filter(|k| self.external_asts.contains_key(k)) {
             let i = self.external(&key)?;
-            self.program.references.push(Reference { span: n.span, def: Def::External(i) });
+            self.program.references.push(Reference {
+                span: n.span,
+                def: Def::External(i),
+            });
             self.mark_used(&key);
             return Some(i);
         }
         self.err(
-            Diagnostic::new(Code::UnknownName, n.span, format!("unknown external `{}`", n.text))
-                .label("not an external")
-                .help_opt(did_you_mean(
-                    &n.text,
-                    self.external_asts.keys().filter(|(s, _)| s == scope).map(|(_, n)| n.as_str()),
-                )),
+            Diagnostic::new(
+                Code::UnknownName,
+                n.span,
+                format!("unknown external `{}`", n.text),
+            )
+            .label("not an external")
+            .help_opt(did_you_mean(
+                &n.text,
+                self.external_asts
+                    .keys()
+                    .filter(|(s, _)| s == scope)
+                    .map(|(_, n)| n.as_str()),
+            )),
         );
         None
     }
@@ -754,17 +861,25 @@ impl<'a> Resolver<'a> {
         match parsed {
             None => {
                 self.err(
-                    Diagnostic::new(Code::InvalidCidr, s.span, format!("`{text}` is not an address block"))
-                        .label("not an IPv4 or IPv6 CIDR")
-                        .help("write an address block such as `203.0.113.0/24` or `2001:db8::/32`"),
+                    Diagnostic::new(
+                        Code::InvalidCidr,
+                        s.span,
+                        format!("`{text}` is not an address block"),
+                    )
+                    .label("not an IPv4 or IPv6 CIDR")
+                    .help("write an address block such as `203.0.113.0/24` or `2001:db8::/32`"),
                 );
                 None
             }
             Some(net) if net.trunc() != net => {
                 self.err(
-                    Diagnostic::new(Code::InvalidCidr, s.span, format!("`{text}` has host bits set"))
-                        .label("bits beyond the prefix are not zero")
-                        .help(format!("did you mean `{}`?", net.trunc())),
+                    Diagnostic::new(
+                        Code::InvalidCidr,
+                        s.span,
+                        format!("`{text}` has host bits set"),
+                    )
+                    .label("bits beyond the prefix are not zero")
+                    .help(format!("did you mean `{}`?", net.trunc())),
                 );
                 None
             }
@@ -822,19 +937,30 @@ impl<'a> Resolver<'a> {
                     PeerKind::External(i) => Def::External(*i),
                     PeerKind::Pods(_) => return Vec::new(),
                 };
-                self.program.references.push(Reference { span: n.span, def });
+                self.program
+                    .references
+                    .push(Reference { span: n.span, def });
                 vec![Peer { kind, span }]
             }
             ast::Peer::Set(set) => {
                 let set = self.pod_set(set);
-                vec![Peer { kind: PeerKind::Pods(set), span }]
+                vec![Peer {
+                    kind: PeerKind::Pods(set),
+                    span,
+                }]
             }
             ast::Peer::Cluster(_) => vec![Peer {
-                kind: PeerKind::Pods(PodSet { ns: NsScope::all(), pods: Sel::all() }),
+                kind: PeerKind::Pods(PodSet {
+                    ns: NsScope::all(),
+                    pods: Sel::all(),
+                }),
                 span,
             }],
             ast::Peer::Services(_) => (0..self.program.services.len())
-                .map(|i| Peer { kind: PeerKind::Service(i), span })
+                .map(|i| Peer {
+                    kind: PeerKind::Service(i),
+                    span,
+                })
                 .collect(),
         }
     }
@@ -842,9 +968,16 @@ impl<'a> Resolver<'a> {
     fn unknown_peer(&mut self, n: &ast::Name) {
         if self.program.namespaces.contains_key(&n.text) {
             self.err(
-                Diagnostic::new(Code::WrongKind, n.span, format!("`{}` is a namespace", n.text))
-                    .label("a namespace, not a service, group or external")
-                    .help(format!("to mean every pod in it, write `namespace {}`", n.text)),
+                Diagnostic::new(
+                    Code::WrongKind,
+                    n.span,
+                    format!("`{}` is a namespace", n.text),
+                )
+                .label("a namespace, not a service, group or external")
+                .help(format!(
+                    "to mean every pod in it, write `namespace {}`",
+                    n.text
+                )),
             );
             return;
         }
@@ -863,9 +996,13 @@ impl<'a> Resolver<'a> {
             .map(|(_, n)| n.clone())
             .collect();
         candidates.extend(self.visible.keys().cloned());
-        let mut d = Diagnostic::new(Code::UnknownName, n.span, format!("unknown name `{}`", n.text))
-            .label("no service, group or external has this name")
-            .help_opt(did_you_mean(&n.text, candidates.iter().map(String::as_str)));
+        let mut d = Diagnostic::new(
+            Code::UnknownName,
+            n.span,
+            format!("unknown name `{}`", n.text),
+        )
+        .label("no service, group or external has this name")
+        .help_opt(did_you_mean(&n.text, candidates.iter().map(String::as_str)));
         if d.help.is_none() {
             if let Some(hint) = std_hint(&n.text) {
                 d = d.help(hint);
@@ -880,7 +1017,10 @@ impl<'a> Resolver<'a> {
                 Diagnostic::new(
                     Code::MissingPort,
                     t.span,
-                    format!("connection to `{}` names no port", self.program.peer_name(&target.kind)),
+                    format!(
+                        "connection to `{}` names no port",
+                        self.program.peer_name(&target.kind)
+                    ),
                 )
                 .label("add `:port`")
                 .help("least privilege is explicit: write the ports, or `:*` for every port"),
@@ -891,17 +1031,33 @@ impl<'a> Resolver<'a> {
         for item in items {
             let protocol = item.protocol.map(|(p, _)| proto(p));
             match &item.kind {
-                ast::PortItemKind::Any => out.push((protocol.map_or(PortSel::All, PortSel::AllOf), item.span)),
+                ast::PortItemKind::Any => {
+                    out.push((protocol.map_or(PortSel::All, PortSel::AllOf), item.span))
+                }
                 ast::PortItemKind::Number(n) => {
                     if let Some((s, e)) = self.port_range(*n, *n, item.span) {
                         let protocol = protocol.unwrap_or(Protocol::Tcp);
-                        out.push((PortSel::Range(PortRange { protocol, start: s, end: e }), item.span));
+                        out.push((
+                            PortSel::Range(PortRange {
+                                protocol,
+                                start: s,
+                                end: e,
+                            }),
+                            item.span,
+                        ));
                     }
                 }
                 ast::PortItemKind::Range(a, b) => {
                     if let Some((s, e)) = self.port_range(*a, *b, item.span) {
                         let protocol = protocol.unwrap_or(Protocol::Tcp);
-                        out.push((PortSel::Range(PortRange { protocol, start: s, end: e }), item.span));
+                        out.push((
+                            PortSel::Range(PortRange {
+                                protocol,
+                                start: s,
+                                end: e,
+                            }),
+                            item.span,
+                        ));
                     }
                 }
                 ast::PortItemKind::Name(name) => {
@@ -916,7 +1072,12 @@ impl<'a> Resolver<'a> {
 
     /// Resolves `target:name`: the service's own ports, then program-wide names, then the
     /// container ports of the target's workloads (emitted as named ports).
-    fn named_port(&mut self, target: &Peer, name: &ast::Name, protocol: Option<Protocol>) -> Vec<PortSel> {
+    fn named_port(
+        &mut self,
+        target: &Peer,
+        name: &ast::Name,
+        protocol: Option<Protocol>,
+    ) -> Vec<PortSel> {
         let filter = |values: &[PortRange]| -> Vec<PortSel> {
             values
                 .iter()
@@ -940,14 +1101,24 @@ impl<'a> Resolver<'a> {
         }
         if let Some(key) = self.port_key(&name.text) {
             self.mark_used(&key);
-            let values = self.program.ports.get(&scoped_name(&key.0, &key.1)).map(|p| p.values.clone()).unwrap_or_default();
+            let values = self
+                .program
+                .ports
+                .get(&scoped_name(&key.0, &key.1))
+                .map(|p| p.values.clone())
+                .unwrap_or_default();
             self.program.references.push(Reference {
                 span: name.span,
                 def: Def::Port(name.text.clone()),
             });
             return self.non_empty(filter(&values), name, protocol);
         }
-        candidates.extend(self.ports.keys().filter(|(s, _)| s.is_none()).map(|(_, n)| n.clone()));
+        candidates.extend(
+            self.ports
+                .keys()
+                .filter(|(s, _)| s.is_none())
+                .map(|(_, n)| n.clone()),
+        );
         candidates.extend(
             self.visible
                 .iter()
@@ -956,10 +1127,25 @@ impl<'a> Resolver<'a> {
         );
         if let PeerKind::External(_) = target.kind {
             self.err(
-                Diagnostic::new(Code::NamedPortOnExternal, name.span, format!("unknown port `{}`", name.text))
-                    .label("an address block has no named ports")
-                    .help_opt(did_you_mean(&name.text, candidates.iter().map(String::as_str)))
-                    .help_opt(Some(format!("declare it (`port {} = …`) or write the number", name.text)).filter(|_| did_you_mean(&name.text, candidates.iter().map(String::as_str)).is_none())),
+                Diagnostic::new(
+                    Code::NamedPortOnExternal,
+                    name.span,
+                    format!("unknown port `{}`", name.text),
+                )
+                .label("an address block has no named ports")
+                .help_opt(did_you_mean(
+                    &name.text,
+                    candidates.iter().map(String::as_str),
+                ))
+                .help_opt(
+                    Some(format!(
+                        "declare it (`port {} = …`) or write the number",
+                        name.text
+                    ))
+                    .filter(|_| {
+                        did_you_mean(&name.text, candidates.iter().map(String::as_str)).is_none()
+                    }),
+                ),
             );
             return Vec::new();
         }
@@ -980,7 +1166,10 @@ impl<'a> Resolver<'a> {
         if !protos.is_empty() {
             return protos
                 .into_iter()
-                .map(|protocol| PortSel::Named { protocol, name: name.text.clone() })
+                .map(|protocol| PortSel::Named {
+                    protocol,
+                    name: name.text.clone(),
+                })
                 .collect();
         }
         candidates.extend(declared.iter().cloned());
@@ -998,13 +1187,23 @@ impl<'a> Resolver<'a> {
             let listed = if declared.is_empty() {
                 "they declare no named ports".to_string()
             } else {
-                format!("they declare {}", declared.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", "))
+                format!(
+                    "they declare {}",
+                    declared
+                        .iter()
+                        .map(|d| format!("`{d}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             };
             self.err(
                 Diagnostic::new(
                     Code::NamedPortNotDeclared,
                     name.span,
-                    format!("no container of `{target_name}` declares a port named `{}`", name.text),
+                    format!(
+                        "no container of `{target_name}` declares a port named `{}`",
+                        name.text
+                    ),
                 )
                 .label("not declared by the destination's containers")
                 .help(suggestion.unwrap_or(listed)),
@@ -1013,12 +1212,21 @@ impl<'a> Resolver<'a> {
         Vec::new()
     }
 
-    fn non_empty(&mut self, sels: Vec<PortSel>, name: &ast::Name, protocol: Option<Protocol>) -> Vec<PortSel> {
+    fn non_empty(
+        &mut self,
+        sels: Vec<PortSel>,
+        name: &ast::Name,
+        protocol: Option<Protocol>,
+    ) -> Vec<PortSel> {
         if sels.is_empty() {
             let p = protocol.map_or("tcp".to_string(), |p| p.to_string().to_lowercase());
             self.err(
-                Diagnostic::new(Code::UnknownPort, name.span, format!("port `{}` has no `{p}` value", name.text))
-                    .label("filtered to nothing by the protocol"),
+                Diagnostic::new(
+                    Code::UnknownPort,
+                    name.span,
+                    format!("port `{}` has no `{p}` value", name.text),
+                )
+                .label("filtered to nothing by the protocol"),
             );
         }
         sels
@@ -1036,7 +1244,9 @@ impl<'a> Resolver<'a> {
 
     /// Workloads that a peer's pods come from (only when its namespace is a known one).
     fn target_workloads(&self, kind: &PeerKind) -> Vec<crate::workloads::Workload> {
-        let Some(set) = self.program.pod_set(kind) else { return Vec::new() };
+        let Some(set) = self.program.pod_set(kind) else {
+            return Vec::new();
+        };
         self.manifests
             .workloads
             .iter()
@@ -1159,11 +1369,15 @@ fn invalid_name(n: &ast::Name, what: &str) -> Diagnostic {
 fn std_hint(name: &str) -> Option<String> {
     let module = match name {
         "kube-dns" | "node-local-dns" | "dns" => "dns",
-        "internet" | "private" | "link-local" | "metadata" | "private-ipv4" | "private-ipv6" => "net",
+        "internet" | "private" | "link-local" | "metadata" | "private-ipv4" | "private-ipv6" => {
+            "net"
+        }
         "kube-apiserver" | "metrics-server" => "k8s",
         "ingress-nginx" | "traefik" | "istio-ingressgateway" => "ingress",
         "prometheus" => "monitoring",
         _ => return None,
     };
-    Some(format!("`{name}` is in the standard library: add `use std::{module}`"))
+    Some(format!(
+        "`{name}` is in the standard library: add `use std::{module}`"
+    ))
 }

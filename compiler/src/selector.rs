@@ -219,7 +219,12 @@ impl Sel {
     /// The selector as Kubernetes `matchLabels` and `matchExpressions` (operator, values),
     /// both sorted by key. Unsatisfiable selectors are never emitted, so this assumes
     /// satisfiable input.
-    pub fn to_k8s(&self) -> (BTreeMap<String, String>, Vec<(String, &'static str, Vec<String>)>) {
+    pub fn to_k8s(
+        &self,
+    ) -> (
+        BTreeMap<String, String>,
+        Vec<(String, &'static str, Vec<String>)>,
+    ) {
         let mut labels = BTreeMap::new();
         let mut exprs = Vec::new();
         for (k, c) in &self.keys {
@@ -229,9 +234,13 @@ impl Sel {
                         labels.insert(k.clone(), v.clone());
                     }
                 }
-                (Values::In(s), false) => exprs.push((k.clone(), "In", s.iter().cloned().collect())),
+                (Values::In(s), false) => {
+                    exprs.push((k.clone(), "In", s.iter().cloned().collect()))
+                }
                 (Values::In(_), true) => exprs.push((k.clone(), "DoesNotExist", Vec::new())),
-                (Values::NotIn(s), true) => exprs.push((k.clone(), "NotIn", s.iter().cloned().collect())),
+                (Values::NotIn(s), true) => {
+                    exprs.push((k.clone(), "NotIn", s.iter().cloned().collect()))
+                }
                 (Values::NotIn(s), false) => {
                     exprs.push((k.clone(), "Exists", Vec::new()));
                     if !s.is_empty() {
@@ -249,7 +258,10 @@ impl Sel {
             return "{}".to_string();
         }
         let quote = |s: &BTreeSet<String>| {
-            s.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", ")
+            s.iter()
+                .map(|v| format!("\"{v}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         self.keys
             .iter()
@@ -280,7 +292,10 @@ mod tests {
     }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -289,7 +304,10 @@ mod tests {
         assert!(sel(&[("app", Constraint::eq("web"))]).matches(&l));
         assert!(!sel(&[("app", Constraint::eq("db"))]).matches(&l));
         assert!(sel(&[("app", Constraint::is_in(["db", "web"]))]).matches(&l));
-        assert!(sel(&[("env", Constraint::not_in(["prod"]))]).matches(&l), "NotIn matches an absent key");
+        assert!(
+            sel(&[("env", Constraint::not_in(["prod"]))]).matches(&l),
+            "NotIn matches an absent key"
+        );
         assert!(!sel(&[("app", Constraint::not_in(["web"]))]).matches(&l));
         assert!(sel(&[("tier", Constraint::exists())]).matches(&l));
         assert!(!sel(&[("env", Constraint::exists())]).matches(&l));
@@ -314,7 +332,10 @@ mod tests {
     #[test]
     fn implication() {
         let web = sel(&[("app", Constraint::eq("web"))]);
-        let web_front = sel(&[("app", Constraint::eq("web")), ("tier", Constraint::eq("f"))]);
+        let web_front = sel(&[
+            ("app", Constraint::eq("web")),
+            ("tier", Constraint::eq("f")),
+        ]);
         let web_or_db = sel(&[("app", Constraint::is_in(["web", "db"]))]);
         assert!(web_front.implies(&web));
         assert!(!web.implies(&web_front));
@@ -323,7 +344,10 @@ mod tests {
         assert!(!Sel::all().implies(&web));
         assert!(web.implies(&sel(&[("app", Constraint::exists())])));
         assert!(web.implies(&sel(&[("app", Constraint::not_in(["db"]))])));
-        assert!(!sel(&[("app", Constraint::not_in(["db"]))]).implies(&sel(&[("app", Constraint::exists())])));
+        assert!(
+            !sel(&[("app", Constraint::not_in(["db"]))])
+                .implies(&sel(&[("app", Constraint::exists())]))
+        );
     }
 
     #[test]
@@ -334,7 +358,10 @@ mod tests {
         assert_eq!(m.keys["app"], Constraint::is_in(["a", "b"]));
         let c = sel(&[("app", Constraint::eq("b")), ("t", Constraint::eq("y"))]);
         assert!(a.merge_in(&c).is_none());
-        let d = sel(&[("app", Constraint::not_in(["b"])), ("t", Constraint::eq("x"))]);
+        let d = sel(&[
+            ("app", Constraint::not_in(["b"])),
+            ("t", Constraint::eq("x")),
+        ]);
         assert!(a.merge_in(&d).is_none());
     }
 }

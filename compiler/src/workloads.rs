@@ -57,7 +57,8 @@ impl Manifests {
 
     /// True when some manifest places a workload in, or declares, namespace `ns`.
     pub fn mentions_namespace(&self, ns: &str) -> bool {
-        self.workloads.iter().any(|w| w.namespace == ns) || self.namespaces.iter().any(|n| n.name == ns)
+        self.workloads.iter().any(|w| w.namespace == ns)
+            || self.namespaces.iter().any(|n| n.name == ns)
     }
 
     pub fn in_namespace<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a Workload> + 'a {
@@ -114,12 +115,21 @@ pub fn parse_manifests(file: FileId, text: &str, default_namespace: &str) -> Man
                     .and_then(|l| l.span().byte_offset())
                     .and_then(|b| usize::try_from(b).ok())
                     .map_or(offset, |b| offset + b.min(doc.len()));
-                let first_line = e.to_string().lines().next().unwrap_or("").trim().to_string();
+                let first_line = e
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
                 out.errors.push(
                     Diagnostic::new(
                         Code::InvalidManifest,
                         Span::new(file, at, at),
-                        format!("this manifest is not valid YAML: {}", lowercase_first(&first_line)),
+                        format!(
+                            "this manifest is not valid YAML: {}",
+                            lowercase_first(&first_line)
+                        ),
                     )
                     .label("here"),
                 );
@@ -139,49 +149,87 @@ fn lowercase_first(s: &str) -> String {
 
 fn read_object(value: &Value, span: Span, default_ns: &str, out: &mut Manifests) {
     let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
-    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let template = |t: Option<core::PodTemplateSpec>| {
         t.and_then(|t| Some((t.metadata.unwrap_or_default(), t.spec?)))
     };
-    let result: Result<Option<(k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>, Option<core::PodSpec>)>, serde_json::Error> =
-        match (kind, api_version) {
-            ("List", _) => {
-                if let Some(items) = value.get("items").and_then(Value::as_array) {
-                    for item in items {
-                        read_object(item, span, default_ns, out);
-                    }
+    let result: Result<
+        Option<(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+            Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+            Option<core::PodSpec>,
+        )>,
+        serde_json::Error,
+    > = match (kind, api_version) {
+        ("List", _) => {
+            if let Some(items) = value.get("items").and_then(Value::as_array) {
+                for item in items {
+                    read_object(item, span, default_ns, out);
                 }
-                Ok(None)
             }
-            ("Namespace", "v1") => serde_json::from_value::<core::Namespace>(value.clone()).map(|ns| {
-                let name = ns.metadata.name.unwrap_or_default();
-                let mut labels = ns.metadata.labels.unwrap_or_default();
-                labels.insert("kubernetes.io/metadata.name".to_string(), name.clone());
-                out.namespaces.push(NamespaceInfo { span, name, labels });
-                None
+            Ok(None)
+        }
+        ("Namespace", "v1") => serde_json::from_value::<core::Namespace>(value.clone()).map(|ns| {
+            let name = ns.metadata.name.unwrap_or_default();
+            let mut labels = ns.metadata.labels.unwrap_or_default();
+            labels.insert("kubernetes.io/metadata.name".to_string(), name.clone());
+            out.namespaces.push(NamespaceInfo { span, name, labels });
+            None
+        }),
+        ("Pod", "v1") => serde_json::from_value::<core::Pod>(value.clone())
+            .map(|p| Some((p.metadata.clone(), Some(p.metadata), p.spec))),
+        ("ReplicationController", "v1") => {
+            serde_json::from_value::<core::ReplicationController>(value.clone()).map(|o| {
+                o.spec
+                    .and_then(|s| template(s.template))
+                    .map(|(m, s)| (o.metadata, Some(m), Some(s)))
+            })
+        }
+        ("Deployment", "apps/v1") => {
+            serde_json::from_value::<apps::Deployment>(value.clone()).map(|o| {
+                o.spec
+                    .and_then(|s| template(Some(s.template)))
+                    .map(|(m, s)| (o.metadata, Some(m), Some(s)))
+            })
+        }
+        ("StatefulSet", "apps/v1") => serde_json::from_value::<apps::StatefulSet>(value.clone())
+            .map(|o| {
+                o.spec
+                    .and_then(|s| template(Some(s.template)))
+                    .map(|(m, s)| (o.metadata, Some(m), Some(s)))
             }),
-            ("Pod", "v1") => serde_json::from_value::<core::Pod>(value.clone())
-                .map(|p| Some((p.metadata.clone(), Some(p.metadata), p.spec))),
-            ("ReplicationController", "v1") => serde_json::from_value::<core::ReplicationController>(value.clone())
-                .map(|o| o.spec.and_then(|s| template(s.template)).map(|(m, s)| (o.metadata, Some(m), Some(s)))),
-            ("Deployment", "apps/v1") => serde_json::from_value::<apps::Deployment>(value.clone())
-                .map(|o| o.spec.and_then(|s| template(Some(s.template))).map(|(m, s)| (o.metadata, Some(m), Some(s)))),
-            ("StatefulSet", "apps/v1") => serde_json::from_value::<apps::StatefulSet>(value.clone())
-                .map(|o| o.spec.and_then(|s| template(Some(s.template))).map(|(m, s)| (o.metadata, Some(m), Some(s)))),
-            ("DaemonSet", "apps/v1") => serde_json::from_value::<apps::DaemonSet>(value.clone())
-                .map(|o| o.spec.and_then(|s| template(Some(s.template))).map(|(m, s)| (o.metadata, Some(m), Some(s)))),
-            ("ReplicaSet", "apps/v1") => serde_json::from_value::<apps::ReplicaSet>(value.clone())
-                .map(|o| o.spec.and_then(|s| template(s.template)).map(|(m, s)| (o.metadata, Some(m), Some(s)))),
-            ("Job", "batch/v1") => serde_json::from_value::<batch::Job>(value.clone())
-                .map(|o| o.spec.and_then(|s| template(Some(s.template))).map(|(m, s)| (o.metadata, Some(m), Some(s)))),
-            ("CronJob", "batch/v1") => serde_json::from_value::<batch::CronJob>(value.clone()).map(|o| {
+        ("DaemonSet", "apps/v1") => {
+            serde_json::from_value::<apps::DaemonSet>(value.clone()).map(|o| {
+                o.spec
+                    .and_then(|s| template(Some(s.template)))
+                    .map(|(m, s)| (o.metadata, Some(m), Some(s)))
+            })
+        }
+        ("ReplicaSet", "apps/v1") => {
+            serde_json::from_value::<apps::ReplicaSet>(value.clone()).map(|o| {
+                o.spec
+                    .and_then(|s| template(s.template))
+                    .map(|(m, s)| (o.metadata, Some(m), Some(s)))
+            })
+        }
+        ("Job", "batch/v1") => serde_json::from_value::<batch::Job>(value.clone()).map(|o| {
+            o.spec
+                .and_then(|s| template(Some(s.template)))
+                .map(|(m, s)| (o.metadata, Some(m), Some(s)))
+        }),
+        ("CronJob", "batch/v1") => {
+            serde_json::from_value::<batch::CronJob>(value.clone()).map(|o| {
                 o.spec
                     .and_then(|s| s.job_template.spec)
                     .and_then(|s| template(Some(s.template)))
                     .map(|(m, s)| (o.metadata, Some(m), Some(s)))
-            }),
-            _ => Ok(None),
-        };
+            })
+        }
+        _ => Ok(None),
+    };
     match result {
         Ok(Some((meta, pod_meta, spec))) => {
             let namespace = meta
@@ -191,7 +239,11 @@ fn read_object(value: &Value, span: Span, default_ns: &str, out: &mut Manifests)
             let labels = pod_meta.and_then(|m| m.labels).unwrap_or_default();
             let mut ports = Vec::new();
             if let Some(spec) = spec {
-                for c in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
+                for c in spec
+                    .containers
+                    .iter()
+                    .chain(spec.init_containers.iter().flatten())
+                {
                     for p in c.ports.iter().flatten() {
                         let Ok(port) = u16::try_from(p.container_port) else {
                             continue;
@@ -283,9 +335,17 @@ metadata: {name: ignored}
 
     #[test]
     fn reports_bad_yaml_and_bad_objects() {
-        let m = parse_manifests(FileId(1), "kind: Deployment\napiVersion: apps/v1\nspec: [1, 2\n", "default");
+        let m = parse_manifests(
+            FileId(1),
+            "kind: Deployment\napiVersion: apps/v1\nspec: [1, 2\n",
+            "default",
+        );
         assert_eq!(m.errors.len(), 1);
-        let m = parse_manifests(FileId(1), "kind: Pod\napiVersion: v1\nmetadata: {labels: {a: [1]}}\n", "default");
+        let m = parse_manifests(
+            FileId(1),
+            "kind: Pod\napiVersion: v1\nmetadata: {labels: {a: [1]}}\n",
+            "default",
+        );
         assert_eq!(m.errors.len(), 1, "{:?}", m.errors);
     }
 }

@@ -162,7 +162,10 @@ impl PodSet {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {
     Namespace(Name),
-    Namespaces { span: Span, selector: Option<Selector> },
+    Namespaces {
+        span: Span,
+        selector: Option<Selector>,
+    },
     Cluster(Span),
 }
 

@@ -34,7 +34,6 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
     pest::set_error_detail(true);
     let mut p = Lowerer {
         file,
-        text,
         errors: Vec::new(),
         suppressed: 0,
     };
@@ -69,8 +68,12 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
         let last = Span::new(file, text.len(), text.len());
         let n = p.suppressed;
         p.errors.push(
-            Diagnostic::new(Code::Syntax, last, format!("{n} more syntax errors not shown"))
-                .help("fix the errors above and run again"),
+            Diagnostic::new(
+                Code::Syntax,
+                last,
+                format!("{n} more syntax errors not shown"),
+            )
+            .help("fix the errors above and run again"),
         );
     }
     Parsed {
@@ -108,9 +111,7 @@ fn comments(file: FileId, text: &str) -> Vec<Comment> {
                 .get(i..)
                 .and_then(|rest| rest.find('\n'))
                 .map_or(text.len(), |n| i + n);
-            let end_trimmed = text
-                .get(i..end)
-                .map_or(end, |c| i + c.trim_end().len());
+            let end_trimmed = text.get(i..end).map_or(end, |c| i + c.trim_end().len());
             out.push(Comment {
                 span: Span::new(file, i, end_trimmed),
                 text: text.get(i..end_trimmed).unwrap_or("").to_string(),
@@ -136,14 +137,13 @@ const KEYWORDS: &[&str] = &[
     "isolate",
 ];
 
-struct Lowerer<'t> {
+struct Lowerer {
     file: FileId,
-    text: &'t str,
     errors: Vec<Diagnostic>,
     suppressed: usize,
 }
 
-impl<'t> Lowerer<'t> {
+impl Lowerer {
     fn push(&mut self, d: Diagnostic) {
         if self.errors.len() >= MAX_SYNTAX_ERRORS {
             self.suppressed += 1;
@@ -152,9 +152,11 @@ impl<'t> Lowerer<'t> {
         }
     }
 
+    /// The span of a pair without the white space and comments that pest's implicit
+    /// whitespace leaves at the end of rules ending in `?` or `*`.
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(self.file, s.start(), s.end())
+        Span::new(self.file, s.start(), trimmed_end(pair))
     }
 
     /// Explains a region that did not parse by parsing it alone with `probe`.
@@ -170,19 +172,27 @@ impl<'t> Lowerer<'t> {
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
             .collect();
-        let rest_starts_with_word = region
-            .get(first_word.len()..)
-            .is_some_and(|r| r.starts_with(' ') && r.trim_start().starts_with(|c: char| c.is_ascii_alphabetic()));
-        if !first_word.is_empty() && rest_starts_with_word && !KEYWORDS.contains(&first_word.as_str()) {
-            if let Some(kw) = KEYWORDS
-                .iter()
-                .find(|kw| strsim::damerau_levenshtein(kw, &first_word) <= 2 && first_word.len() > 2)
-            {
+        let rest_starts_with_word = region.get(first_word.len()..).is_some_and(|r| {
+            r.starts_with(' ')
+                && r.trim_start()
+                    .starts_with(|c: char| c.is_ascii_alphabetic())
+        });
+        if !first_word.is_empty()
+            && rest_starts_with_word
+            && !KEYWORDS.contains(&first_word.as_str())
+        {
+            if let Some(kw) = KEYWORDS.iter().find(|kw| {
+                strsim::damerau_levenshtein(kw, &first_word) <= 2 && first_word.len() > 2
+            }) {
                 let span = Span::new(self.file, start, start + first_word.len());
                 self.push(
-                    Diagnostic::new(Code::Syntax, span, format!("unknown keyword `{first_word}`"))
-                        .label("not a keyword")
-                        .help(format!("did you mean `{kw}`?")),
+                    Diagnostic::new(
+                        Code::Syntax,
+                        span,
+                        format!("unknown keyword `{first_word}`"),
+                    )
+                    .label("not a keyword")
+                    .help(format!("did you mean `{kw}`?")),
                 );
                 return;
             }
@@ -683,6 +693,32 @@ impl<'t> Lowerer<'t> {
     }
 }
 
+fn trimmed_end(pair: &Pair<'_, Rule>) -> usize {
+    let end = pair.as_span().end();
+    let Some(last) = pair.clone().into_inner().last() else {
+        return end;
+    };
+    let inner_end = trimmed_end(&last);
+    let rest = pair.get_input().get(inner_end..end).unwrap_or("");
+    if only_trivia(rest) { inner_end } else { end }
+}
+
+/// True when `s` holds only white space and `//` comments.
+fn only_trivia(s: &str) -> bool {
+    let mut rest = s;
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return true;
+        }
+        if rest.starts_with("//") {
+            rest = rest.find('\n').map_or("", |i| rest.get(i..).unwrap_or(""));
+        } else {
+            return false;
+        }
+    }
+}
+
 /// Parses a decimal number, saturating so that the checker can report it as out of range.
 fn number(s: &str) -> u64 {
     s.parse::<u64>().unwrap_or(u64::MAX)
@@ -830,9 +866,24 @@ test "t" {
         let parsed = p(src);
         let msgs: Vec<_> = parsed.errors.iter().map(|e| e.message.clone()).collect();
         assert_eq!(msgs.len(), 4, "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.contains("unknown keyword `servce`")), "{msgs:?}");
-        assert!(parsed.ast.items.iter().any(|i| matches!(i, Item::Namespace(_))));
-        assert!(parsed.ast.items.iter().any(|i| matches!(i, Item::Service(_))));
+        assert!(
+            msgs.iter().any(|m| m.contains("unknown keyword `servce`")),
+            "{msgs:?}"
+        );
+        assert!(
+            parsed
+                .ast
+                .items
+                .iter()
+                .any(|i| matches!(i, Item::Namespace(_)))
+        );
+        assert!(
+            parsed
+                .ast
+                .items
+                .iter()
+                .any(|i| matches!(i, Item::Service(_)))
+        );
     }
 
     #[test]
