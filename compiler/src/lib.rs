@@ -17,6 +17,7 @@ pub mod names;
 pub mod opt;
 pub mod resolve;
 pub mod selector;
+pub mod semantics;
 pub mod span;
 pub mod stdlib;
 pub mod syntax;

@@ -582,6 +582,16 @@ impl<'a> Resolver<'a> {
         for s in &d.selects {
             selector = selector.and(&self.selector(Some(s)));
         }
+        if d.selects.len() > 1 && selector.is_unsat() {
+            self.err(
+                Diagnostic::new(
+                    Code::UnsatisfiableSelector,
+                    selector_span,
+                    format!("no pod can match the `select` lines of `{}`", d.name.text),
+                )
+                .label("these lines contradict each other"),
+            );
+        }
         let mut ports: Vec<PortDef> = Vec::new();
         for p in &d.ports {
             if let Some(prev) = ports.iter().find(|q| q.name == p.name.text) {
@@ -775,8 +785,7 @@ impl<'a> Resolver<'a> {
             }
         }
         for (ex, span) in &excepts {
-            let inside = blocks.iter().any(|b| b.cidr.contains(ex) && b.cidr != *ex)
-                || blocks.iter().any(|b| ex.contains(&b.cidr));
+            let inside = blocks.iter().any(|b| b.cidr.contains(ex) && b.cidr != *ex);
             if !inside {
                 self.err(
                     Diagnostic::new(

@@ -766,6 +766,7 @@ fn expected_list(e: &pest::error::Error<Rule>) -> String {
             let token = t.to_string();
             if token == "BUILTIN_RULE"
                 || token == "//"
+                || token == "_"
                 || token.contains("..")
                 || token.trim().is_empty()
                 || token.trim_matches('\u{feff}').is_empty()
@@ -898,6 +899,20 @@ test "t" {
         ] {
             let _ = p(src);
         }
+    }
+
+    #[test]
+    fn a_namespace_peer_can_start_a_line() {
+        let parsed =
+            p("namespace a -> namespace b:80\nnamespace c, namespace a -> x:1\nnamespace d\n");
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        let kinds: Vec<_> = parsed
+            .ast
+            .items
+            .iter()
+            .map(|i| matches!(i, Item::Connection(_)))
+            .collect();
+        assert_eq!(kinds, [true, true, false]);
     }
 
     #[test]

@@ -1,0 +1,159 @@
+//! The meaning of a program, computed directly from the resolved program and a cluster
+//! model: the reference that compiled policies are checked against. It follows the
+//! language's normative rules (docs/language.md, "What a program means") and shares no
+//! code with lowering or optimisation.
+
+use crate::eval::{Cluster, Endpoint, Pod, Protocol};
+use crate::hir::*;
+use crate::resolve::namespace_labels;
+use crate::workloads::Manifests;
+use std::net::IpAddr;
+
+/// Is the connection `from -> to` on `protocol`/`port` allowed by the program?
+pub fn allowed(
+    p: &Program,
+    manifests: &Manifests,
+    cluster: &Cluster,
+    from: &Endpoint,
+    to: &Endpoint,
+    protocol: Protocol,
+    port: u16,
+) -> bool {
+    side_allows(p, manifests, cluster, from, to, protocol, port, false)
+        && side_allows(p, manifests, cluster, to, from, protocol, port, true)
+}
+
+/// Does `holder`'s side allow it? `ingress`: holder is the destination.
+#[allow(clippy::too_many_arguments)]
+fn side_allows(
+    p: &Program,
+    manifests: &Manifests,
+    cluster: &Cluster,
+    holder: &Endpoint,
+    other: &Endpoint,
+    protocol: Protocol,
+    port: u16,
+    ingress: bool,
+) -> bool {
+    let Endpoint::Pod(i) = holder else {
+        return true;
+    };
+    let Some(pod) = cluster.pods.get(*i) else {
+        return true;
+    };
+    if !isolated(p, pod, ingress) {
+        return true;
+    }
+    let dst = if ingress {
+        Some(pod)
+    } else {
+        endpoint_pod(cluster, other)
+    };
+    p.connections.iter().any(|c| {
+        let (mine, theirs) = if ingress {
+            (&c.target, &c.source)
+        } else {
+            (&c.source, &c.target)
+        };
+        in_peer(p, manifests, &mine.kind, holder, cluster)
+            && in_peer(p, manifests, &theirs.kind, other, cluster)
+            && c.ports
+                .iter()
+                .any(|(sel, _)| port_matches(sel, dst, protocol, port))
+    })
+}
+
+fn endpoint_pod<'c>(cluster: &'c Cluster, e: &Endpoint) -> Option<&'c Pod> {
+    match e {
+        Endpoint::Pod(i) => cluster.pods.get(*i),
+        Endpoint::External(_) => None,
+    }
+}
+
+/// Is the pod managed (isolated by the program) in that direction?
+pub fn isolated(p: &Program, pod: &Pod, ingress: bool) -> bool {
+    let want = |d: Dirs| if ingress { d.ingress } else { d.egress };
+    want(p.namespace_isolation(&pod.namespace))
+        || p.services.iter().any(|s| {
+            want(s.isolate) && s.namespace == pod.namespace && s.selector.matches(&pod.labels)
+        })
+}
+
+fn in_peer(
+    p: &Program,
+    manifests: &Manifests,
+    kind: &PeerKind,
+    e: &Endpoint,
+    cluster: &Cluster,
+) -> bool {
+    match (kind, e) {
+        (PeerKind::External(i), Endpoint::External(ip)) => p
+            .externals
+            .get(*i)
+            .is_some_and(|ext| in_blocks(&ext.blocks, *ip)),
+        (PeerKind::External(_), Endpoint::Pod(_)) | (_, Endpoint::External(_)) => false,
+        (kind, Endpoint::Pod(i)) => {
+            let (Some(set), Some(pod)) = (p.pod_set(kind), cluster.pods.get(*i)) else {
+                return false;
+            };
+            let ns_ok = match &set.ns {
+                NsScope::Named(n) => *n == pod.namespace,
+                NsScope::Selector(s) => s.matches(&namespace_labels(manifests, &pod.namespace)),
+            };
+            ns_ok && set.pods.matches(&pod.labels)
+        }
+    }
+}
+
+pub fn in_blocks(blocks: &[IpBlock], ip: IpAddr) -> bool {
+    blocks
+        .iter()
+        .any(|b| b.cidr.contains(&ip) && !b.except.iter().any(|e| e.contains(&ip)))
+}
+
+fn port_matches(sel: &PortSel, dst: Option<&Pod>, protocol: Protocol, port: u16) -> bool {
+    match sel {
+        PortSel::All => true,
+        PortSel::AllOf(p) => *p == protocol,
+        PortSel::Range(r) => r.protocol == protocol && r.start <= port && port <= r.end,
+        PortSel::Named { protocol: p, name } => {
+            *p == protocol
+                && dst.is_some_and(|pod| {
+                    pod.ports.iter().any(|cp| {
+                        cp.name.as_deref() == Some(name.as_str())
+                            && cp.protocol == protocol
+                            && cp.port == port
+                    })
+                })
+        }
+    }
+}
+
+/// A cluster model with one pod per workload, and the program's and manifests' namespaces.
+pub fn cluster_from_manifests(p: &Program, manifests: &Manifests) -> Cluster {
+    let mut names: Vec<String> = p.namespaces.keys().cloned().collect();
+    names.extend(manifests.namespaces.iter().map(|n| n.name.clone()));
+    names.extend(manifests.workloads.iter().map(|w| w.namespace.clone()));
+    names.sort();
+    names.dedup();
+    Cluster {
+        namespaces: names
+            .iter()
+            .map(|n| crate::eval::Namespace {
+                name: n.clone(),
+                labels: namespace_labels(manifests, n),
+            })
+            .collect(),
+        pods: manifests
+            .workloads
+            .iter()
+            .map(|w| Pod {
+                namespace: w.namespace.clone(),
+                name: w.name.clone(),
+                labels: w.labels.clone(),
+                ip: None,
+                ports: w.ports.clone(),
+            })
+            .collect(),
+    }
+}
