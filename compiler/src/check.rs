@@ -390,17 +390,16 @@ fn dns_lint(out: &mut Vec<Diagnostic>, p: &Program) {
 fn overlap_lint(out: &mut Vec<Diagnostic>, p: &Program, manifests: &Manifests) {
     for (i, a) in p.services.iter().enumerate() {
         for b in p.services.iter().skip(i + 1) {
-            if a.namespace != b.namespace || a.selector.is_unsat() || b.selector.is_unsat() {
+            // An empty selector comes from an error reported elsewhere.
+            let degenerate = |s: &Sel| s.is_unsat() || s.is_all();
+            if a.namespace != b.namespace || degenerate(&a.selector) || degenerate(&b.selector) {
                 continue;
             }
-            let in_ns: Vec<&Workload> = manifests.in_namespace(&a.namespace).collect();
-            let overlap = if in_ns.is_empty() {
-                a.selector.implies(&b.selector) || b.selector.implies(&a.selector)
-            } else {
-                in_ns
-                    .iter()
-                    .any(|w| a.selector.matches(&w.labels) && b.selector.matches(&w.labels))
-            };
+            let overlap = a.selector.implies(&b.selector)
+                || b.selector.implies(&a.selector)
+                || manifests
+                    .in_namespace(&a.namespace)
+                    .any(|w| a.selector.matches(&w.labels) && b.selector.matches(&w.labels));
             if overlap {
                 out.push(
                     Diagnostic::new(

@@ -158,9 +158,12 @@ impl Formatter<'_> {
     }
 
     fn flush_run(&mut self, run: &mut Vec<(Line, Option<String>)>) {
+        // Heads longer than this are left unpadded and do not widen the others.
+        const ALIGN_LIMIT: usize = 24;
         let width = run
             .iter()
             .map(|(l, _)| l.head.chars().count())
+            .filter(|w| *w <= ALIGN_LIMIT)
             .max()
             .unwrap_or(0);
         let single = run.len() == 1;
@@ -168,7 +171,7 @@ impl Formatter<'_> {
             let pad = if single {
                 0
             } else {
-                width - line.head.chars().count()
+                width.saturating_sub(line.head.chars().count())
             };
             let mut s = format!("{}{} {}", line.head, " ".repeat(pad), line.tail);
             if line.tail.is_empty() {
