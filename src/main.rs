@@ -130,12 +130,21 @@ struct Loaded {
 
 fn load(args: &ProgramArgs) -> Result<Loaded, u8> {
     let program = files::load_program(&args.paths).map_err(fail)?;
-    if program.files.iter().all(|f| netpol_compiler::syntax::parse(netpol_compiler::span::FileId(0), &f.text).ast.items.is_empty()
-        && f.text.trim().lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with("//")))
-    {
+    if program.files.iter().all(|f| {
+        netpol_compiler::syntax::parse(netpol_compiler::span::FileId(0), &f.text)
+            .ast
+            .items
+            .is_empty()
+            && f.text
+                .trim()
+                .lines()
+                .all(|l| l.trim().is_empty() || l.trim_start().starts_with("//"))
+    }) {
         let names: Vec<&str> = program.files.iter().map(|f| f.shown.as_str()).collect();
         eprintln!("error: the program declares nothing: {}", names.join(", "));
-        eprintln!("  = help: a program needs at least one `namespace`, `service` or connection; see docs/language.md");
+        eprintln!(
+            "  = help: a program needs at least one `namespace`, `service` or connection; see docs/language.md"
+        );
         return Err(EXIT_PROGRAM_ERRORS);
     }
     let mut db = Database::default();

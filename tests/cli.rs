@@ -1,6 +1,14 @@
 //! The `netpol` binary end to end: exit codes, bad input, determinism, output files, and
 //! YAML that a YAML 1.1 reader takes the same way.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code: a failure should stop the test"
+)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -13,7 +21,11 @@ struct Run {
 }
 
 fn netpol_in(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_netpol")).current_dir(dir).args(args).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_netpol"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -53,7 +65,11 @@ fn output_is_identical_whatever_the_file_order() {
     assert_eq!(ab.code, 0, "{}", ab.stderr);
     assert_eq!(ab.stdout, ba.stdout);
     assert_eq!(ab.stdout, folder.stdout);
-    assert!(ab.stdout.contains("netpol.dev/source: b.netpol:1"), "{}", ab.stdout);
+    assert!(
+        ab.stdout.contains("netpol.dev/source: b.netpol:1"),
+        "{}",
+        ab.stdout
+    );
     let again = netpol_in(&dir, &["compile", "."]);
     assert_eq!(folder.stdout, again.stdout);
 }
@@ -63,27 +79,61 @@ fn bad_input_gives_a_diagnostic_and_no_panic() {
     let dir = temp_dir("bad");
     let cases: Vec<(&str, Vec<u8>, i32)> = vec![
         ("empty.netpol", Vec::new(), 1),
-        ("junk.netpol", (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect(), 2),
-        ("parens.netpol", format!("a -> b:{}\n", "(".repeat(200_000)).into_bytes(), 1),
+        (
+            "junk.netpol",
+            (0..4096u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                .collect(),
+            2,
+        ),
+        (
+            "parens.netpol",
+            format!("a -> b:{}\n", "(".repeat(200_000)).into_bytes(),
+            1,
+        ),
         ("braces.netpol", "{".repeat(200_000).into_bytes(), 1),
-        ("unicode.netpol", "sérvice ünïcode in 🦀 {\n  select app = \"naïve\"\n}\nnamespace ß\n".as_bytes().to_vec(), 1),
-        ("huge.netpol", "frontend -> checkout:(80, 443\n".repeat(350_000).into_bytes(), 1),
+        (
+            "unicode.netpol",
+            "sérvice ünïcode in 🦀 {\n  select app = \"naïve\"\n}\nnamespace ß\n"
+                .as_bytes()
+                .to_vec(),
+            1,
+        ),
+        (
+            "huge.netpol",
+            "frontend -> checkout:(80, 443\n"
+                .repeat(350_000)
+                .into_bytes(),
+            1,
+        ),
     ];
     for (name, bytes, want) in cases {
         std::fs::write(dir.join(name), &bytes).unwrap();
         let r = netpol_in(&dir, &["check", name]);
         assert_eq!(r.code, want, "{name}: {}", r.stderr);
-        assert!(!r.stderr.contains("panicked"), "{name} panicked: {}", r.stderr);
+        assert!(
+            !r.stderr.contains("panicked"),
+            "{name} panicked: {}",
+            r.stderr
+        );
         assert!(r.stderr.contains("error"), "{name}: no error message");
     }
     // Missing files and unreadable globs are usage or I/O errors.
     let r = netpol_in(&dir, &["compile", "missing.netpol"]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("cannot read `missing.netpol`: no such file"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("cannot read `missing.netpol`: no such file"),
+        "{}",
+        r.stderr
+    );
     std::fs::write(dir.join("ok.netpol"), PROGRAM_A).unwrap();
     let r = netpol_in(&dir, &["check", "ok.netpol", "--workloads", "[["]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    let r = netpol_in(&dir, &["check", "ok.netpol", "--workloads", "nothing/*.yaml"]);
+    let r = netpol_in(
+        &dir,
+        &["check", "ok.netpol", "--workloads", "nothing/*.yaml"],
+    );
     assert_eq!(r.code, 2, "{}", r.stderr);
     let r = netpol_in(&dir, &["frobnicate"]);
     assert_eq!(r.code, 2);
@@ -97,13 +147,32 @@ fn out_dir_writes_one_file_per_policy_and_removes_only_its_own_stale_files() {
     let out = dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("hand-written.yaml"), "kind: ConfigMap\n").unwrap();
-    let r = netpol_in(&dir, &["compile", "a.netpol", "b.netpol", "--out-dir", "out"]);
+    let r = netpol_in(
+        &dir,
+        &["compile", "a.netpol", "b.netpol", "--out-dir", "out"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let mut names: Vec<String> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
-    assert_eq!(names, ["hand-written.yaml", "kustomization.yaml", "shop.api.yaml", "shop.default-deny.yaml", "shop.web.yaml"]);
+    assert_eq!(
+        names,
+        [
+            "hand-written.yaml",
+            "kustomization.yaml",
+            "shop.api.yaml",
+            "shop.default-deny.yaml",
+            "shop.web.yaml"
+        ]
+    );
     let k = std::fs::read_to_string(out.join("kustomization.yaml")).unwrap();
-    assert!(k.contains("- shop.api.yaml\n- shop.default-deny.yaml\n- shop.web.yaml\n"), "{k}");
+    assert!(
+        k.contains("- shop.api.yaml\n- shop.default-deny.yaml\n- shop.web.yaml\n"),
+        "{k}"
+    );
     // Drop `api`: its file goes, the hand-written file stays.
     std::fs::remove_file(dir.join("b.netpol")).unwrap();
     let r = netpol_in(&dir, &["compile", "a.netpol", "--out-dir", "out"]);
@@ -115,8 +184,15 @@ fn out_dir_writes_one_file_per_policy_and_removes_only_its_own_stale_files() {
     let before = std::fs::read_to_string(out.join("shop.default-deny.yaml")).unwrap();
     let r = netpol_in(&dir, &["compile", "a.netpol", "--out-dir", "out"]);
     assert_eq!(r.code, 1);
-    assert_eq!(std::fs::read_to_string(out.join("shop.default-deny.yaml")).unwrap(), before);
-    let leftovers: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains("netpol-tmp")).collect();
+    assert_eq!(
+        std::fs::read_to_string(out.join("shop.default-deny.yaml")).unwrap(),
+        before
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("netpol-tmp"))
+        .collect();
     assert!(leftovers.is_empty());
     // -o writes nothing when the program has errors.
     let r = netpol_in(&dir, &["compile", "a.netpol", "-o", "single.yaml"]);
@@ -127,11 +203,15 @@ fn out_dir_writes_one_file_per_policy_and_removes_only_its_own_stale_files() {
 /// Label values that YAML 1.1 (kubectl) reads as booleans, null, or numbers stay strings.
 #[test]
 fn yaml_1_1_traps_stay_strings() {
-    let traps = ["on", "off", "no", "yes", "y", "n", "true", "null", "1e3", "0777", "0x1F", "1_000"];
+    let traps = [
+        "on", "off", "no", "yes", "y", "n", "true", "null", "1e3", "0777", "0x1F", "1_000",
+    ];
     let dir = temp_dir("traps");
     let mut src = String::from("namespace shop\n");
     for (i, v) in traps.iter().enumerate() {
-        src.push_str(&format!("service s{i} in shop {{\n  select flag = \"{v}\"\n}}\n"));
+        src.push_str(&format!(
+            "service s{i} in shop {{\n  select flag = \"{v}\"\n}}\n"
+        ));
     }
     src.push_str("group peers = pods { mode in (\"on\", \"no\", \"y\") } in namespace shop\n");
     for i in 0..traps.len() {
@@ -146,12 +226,25 @@ fn yaml_1_1_traps_stay_strings() {
     let mut seen = Vec::new();
     for d in &docs {
         if let Some(v) = d.pointer("/spec/podSelector/matchLabels/flag") {
-            assert!(v.is_string(), "`flag: {v}` is not a string in:\n{}", r.stdout);
+            assert!(
+                v.is_string(),
+                "`flag: {v}` is not a string in:\n{}",
+                r.stdout
+            );
             seen.push(v.as_str().unwrap().to_string());
         }
-        for rule in d.pointer("/spec/ingress").and_then(|v| v.as_array()).into_iter().flatten() {
+        for rule in d
+            .pointer("/spec/ingress")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
             for peer in rule["from"].as_array().unwrap() {
-                for v in peer.pointer("/podSelector/matchExpressions/0/values").and_then(|v| v.as_array()).unwrap() {
+                for v in peer
+                    .pointer("/podSelector/matchExpressions/0/values")
+                    .and_then(|v| v.as_array())
+                    .unwrap()
+                {
                     assert!(v.is_string(), "`{v}` is not a string");
                 }
             }
@@ -163,7 +256,11 @@ fn yaml_1_1_traps_stay_strings() {
     want.sort();
     assert_eq!(seen, want);
     for t in ["on", "no", "y", "null", "1e3", "0777"] {
-        assert!(r.stdout.contains(&format!("\"{t}\"")) || r.stdout.contains(&format!("'{t}'")), "`{t}` unquoted:\n{}", r.stdout);
+        assert!(
+            r.stdout.contains(&format!("\"{t}\"")) || r.stdout.contains(&format!("'{t}'")),
+            "`{t}` unquoted:\n{}",
+            r.stdout
+        );
     }
 }
 
@@ -188,7 +285,10 @@ fn fmt_rewrites_and_check_reports() {
     let r = netpol_in(&dir, &["fmt", "a.netpol"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let formatted = std::fs::read_to_string(dir.join("a.netpol")).unwrap();
-    assert!(formatted.contains("select app = \"web\"  // the web"), "{formatted}");
+    assert!(
+        formatted.contains("select app = \"web\"  // the web"),
+        "{formatted}"
+    );
     let r = netpol_in(&dir, &["fmt", "--check", "a.netpol"]);
     assert_eq!(r.code, 0);
 }

@@ -1,5 +1,10 @@
-//! Helpers shared by the integration tests.
-#![allow(dead_code)]
+//! Helpers shared by the integration tests (each test file uses some of them).
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers: a failure should stop the test"
+)]
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use netpol_compiler::db::{self, Database, Workspace};

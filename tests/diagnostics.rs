@@ -3,6 +3,14 @@
 //! set of codes, and snapshots the rendered output next to the source, so a reviewer reads
 //! the test without opening the code. A snapshot without its fixture fails the suite.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code: a failure should stop the test"
+)]
+
 mod common;
 
 use std::collections::BTreeSet;
@@ -14,14 +22,19 @@ fn check(path: &str) -> (i32, String) {
         .args(["check", path, "--color", "never"])
         .output()
         .unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8(out.stderr).unwrap())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stderr).unwrap(),
+    )
 }
 
 fn codes(stderr: &str) -> BTreeSet<String> {
     stderr
         .lines()
         .filter_map(|l| {
-            let rest = l.strip_prefix("error[").or_else(|| l.strip_prefix("warning["))?;
+            let rest = l
+                .strip_prefix("error[")
+                .or_else(|| l.strip_prefix("warning["))?;
             Some(rest.split(']').next()?.to_string())
         })
         .collect()
@@ -41,7 +54,11 @@ fn broken_programs_report_their_codes() {
             .split_whitespace()
             .map(str::to_string)
             .collect();
-        let rel = path.strip_prefix(common::root()).unwrap().to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(common::root())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let (code, stderr) = check(&rel);
         let got = codes(&stderr);
         assert_eq!(got, expected, "{rel}:\n{stderr}");
@@ -49,11 +66,16 @@ fn broken_programs_report_their_codes() {
         assert_eq!(code, if has_error { 1 } else { 0 }, "{rel}: exit code");
         seen_codes.extend(got);
         fixtures += 1;
-        insta::assert_snapshot!(format!("----- SOURCE\n{src}\n----- NETPOL CHECK (exit {code})\n{stderr}"));
+        insta::assert_snapshot!(format!(
+            "----- SOURCE\n{src}\n----- NETPOL CHECK (exit {code})\n{stderr}"
+        ));
     });
     assert!(fixtures >= 7);
     // Every code of the compiler is exercised by some fixture.
-    let all: BTreeSet<String> = netpol_compiler::diagnostic::Code::ALL.iter().map(|c| c.as_str().to_string()).collect();
+    let all: BTreeSet<String> = netpol_compiler::diagnostic::Code::ALL
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect();
     let missing: Vec<_> = all.difference(&seen_codes).collect();
     assert!(missing.is_empty(), "codes no fixture produces: {missing:?}");
 }
@@ -63,14 +85,20 @@ fn every_code_is_documented() {
     let docs = std::fs::read_to_string(common::root().join("docs/diagnostics.md")).unwrap();
     for code in netpol_compiler::diagnostic::Code::ALL {
         let heading = format!("## {}:", code.as_str());
-        assert_eq!(docs.matches(&heading).count(), 1, "docs/diagnostics.md needs one `{heading}` section");
+        assert_eq!(
+            docs.matches(&heading).count(),
+            1,
+            "docs/diagnostics.md needs one `{heading}` section"
+        );
     }
 }
 
 #[test]
 fn no_orphan_snapshots() {
     let dir = common::root().join("tests/snapshots");
-    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if !name.ends_with(".snap") {
@@ -78,12 +106,20 @@ fn no_orphan_snapshots() {
         }
         // diagnostics__broken_programs_report_their_codes@names.netpol.snap
         // snapshots__example@shop.snap
-        let fixture = name.rsplit_once('@').map(|(_, f)| f.trim_end_matches(".snap").to_string());
+        let fixture = name
+            .rsplit_once('@')
+            .map(|(_, f)| f.trim_end_matches(".snap").to_string());
         let ok = match (name.split("__").next(), fixture) {
-            (Some("diagnostics"), Some(f)) => common::root().join("tests/diagnostics").join(f).exists(),
-            (Some("examples"), Some(f)) => common::example_dirs()
-                .iter()
-                .any(|d| d.strip_prefix(common::root().join("examples")).unwrap().to_string_lossy().replace('/', "__") == f),
+            (Some("diagnostics"), Some(f)) => {
+                common::root().join("tests/diagnostics").join(f).exists()
+            }
+            (Some("examples"), Some(f)) => common::example_dirs().iter().any(|d| {
+                d.strip_prefix(common::root().join("examples"))
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('/', "__")
+                    == f
+            }),
             _ => true,
         };
         assert!(ok, "snapshot `{name}` has no fixture: delete it");

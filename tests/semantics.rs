@@ -3,6 +3,14 @@
 //! (and re-read) YAML equals the program's meaning, for every ordered pair of pods and
 //! external addresses, on every probed port and protocol.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code: a failure should stop the test"
+)]
+
 mod common;
 
 use common::*;

@@ -98,14 +98,13 @@ pub fn check(resolved: &Resolved, manifests: &Manifests) -> Vec<Diagnostic> {
     for c in &p.connections {
         let pods = matching(manifests, p, &c.target.kind);
         for (sel, span) in &c.ports {
-            if let PortSel::Range(r) = sel {
-                if !pods.is_empty()
-                    && !service_port_refs.contains(span)
-                    && !exposed(&pods, r)
-                    && seen_port_spans.insert((*span, c.target.span))
-                {
-                    out.push(not_exposed(*span, r, &p.peer_name(&c.target.kind), &pods));
-                }
+            if let PortSel::Range(r) = sel
+                && !pods.is_empty()
+                && !service_port_refs.contains(span)
+                && !exposed(&pods, r)
+                && seen_port_spans.insert((*span, c.target.span))
+            {
+                out.push(not_exposed(*span, r, &p.peer_name(&c.target.kind), &pods));
             }
         }
     }
@@ -267,11 +266,11 @@ fn selector_checks(
                     .iter()
                     .filter_map(|w| w.labels.get(k).map(String::as_str))
                     .collect();
-                if let Some(v) = vals.iter().next() {
-                    if let Some(s) = suggest(v, values.iter().copied()) {
-                        hint = Some(format!("did you mean `{k} = \"{s}\"`?"));
-                        break;
-                    }
+                if let Some(v) = vals.iter().next()
+                    && let Some(s) = suggest(v, values.iter().copied())
+                {
+                    hint = Some(format!("did you mean `{k} = \"{s}\"`?"));
+                    break;
                 }
                 let keys: BTreeSet<&str> = in_ns
                     .iter()
@@ -315,17 +314,16 @@ fn broad_peers(out: &mut Vec<Diagnostic>, p: &Program) {
                     .help("name the services or groups that need this connection"),
                 ),
                 PeerKind::External(i) => {
-                    if let Some(e) = p.externals.get(*i) {
-                        if e.blocks
+                    if let Some(e) = p.externals.get(*i)
+                        && e.blocks
                             .iter()
                             .any(|b| b.cidr.prefix_len() == 0 && b.except.is_empty())
-                        {
-                            out.push(
+                    {
+                        out.push(
                                 Diagnostic::new(Code::BroadPeer, peer.span, format!("`{}` is every address", e.name))
                                     .label("a `/0` block without `except`")
                                     .help("for the public internet without private ranges, use `std::net`'s `internet`"),
                             );
-                        }
                     }
                 }
                 _ => {}

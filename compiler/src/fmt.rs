@@ -206,7 +206,7 @@ impl Formatter<'_> {
                 }
                 stmts.sort_by_key(|(span, _)| span.start);
                 self.statements(&stmts, s.span.end);
-                self.out.push_str("}");
+                self.out.push('}');
                 self.end_block(s.span.end);
             }
             Item::Namespace(n) => {
@@ -215,7 +215,7 @@ impl Formatter<'_> {
                 let stmts: Vec<(Span, String)> =
                     n.isolate.iter().map(|i| (i.span, isolate(i))).collect();
                 self.statements(&stmts, n.span.end);
-                self.out.push_str("}");
+                self.out.push('}');
                 self.end_block(n.span.end);
             }
             Item::Test(t) => {
@@ -238,7 +238,7 @@ impl Formatter<'_> {
                     })
                     .collect();
                 self.statements(&stmts, t.span.end);
-                self.out.push_str("}");
+                self.out.push('}');
                 self.end_block(t.span.end);
             }
             _ => {}
@@ -253,7 +253,7 @@ impl Formatter<'_> {
             .and_then(|r| r.find('{'))
             .map_or(after, |i| after + i + 1);
         if let Some(c) = self.trailing_comment(brace) {
-            self.out.push_str(" ");
+            self.out.push(' ');
             self.out.push_str(&c);
         }
         self.out.push('\n');

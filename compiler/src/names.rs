@@ -6,12 +6,12 @@ pub fn label_key_problem(key: &str) -> Option<String> {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
     };
-    if let Some(p) = prefix {
-        if p.is_empty() || p.len() > 253 || !is_dns_subdomain(p) {
-            return Some(format!(
-                "the prefix `{p}` must be a DNS subdomain (lowercase letters, digits, `-` and `.`, at most 253 characters)"
-            ));
-        }
+    if let Some(p) = prefix
+        && (p.is_empty() || p.len() > 253 || !is_dns_subdomain(p))
+    {
+        return Some(format!(
+            "the prefix `{p}` must be a DNS subdomain (lowercase letters, digits, `-` and `.`, at most 253 characters)"
+        ));
     }
     if name.is_empty() {
         return Some("the name part of a label key must not be empty".to_string());
@@ -71,7 +71,7 @@ fn is_dns_subdomain(s: &str) -> bool {
 
 /// The candidate closest to `name`, if it is close enough to be a likely typo.
 pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let limit = (name.chars().count() / 3).max(1).min(3);
+    let limit = (name.chars().count() / 3).clamp(1, 3);
     candidates
         .into_iter()
         .filter(|c| *c != name)

@@ -51,10 +51,8 @@ pub fn optimize(lowered: &Lowered) -> Policies {
                             .iter()
                             .any(|h| grant_covers(h, g, &y.namespace))
                 });
-                if covered {
-                    if let Some(x) = policies.get_mut(i) {
-                        x.grants_mut(ingress).remove(g);
-                    }
+                if covered && let Some(x) = policies.get_mut(i) {
+                    x.grants_mut(ingress).remove(g);
                 }
             }
         }
@@ -71,13 +69,11 @@ pub fn optimize(lowered: &Lowered) -> Policies {
                 .iter()
                 .enumerate()
                 .any(|(j, y)| j != i && has_dir(y.types, ingress) && selects_all_of(y, x));
-            if isolated_elsewhere {
-                if let Some(x) = policies.get_mut(i) {
-                    if ingress {
-                        x.types.ingress = false;
-                    } else {
-                        x.types.egress = false;
-                    }
+            if isolated_elsewhere && let Some(x) = policies.get_mut(i) {
+                if ingress {
+                    x.types.ingress = false;
+                } else {
+                    x.types.egress = false;
                 }
             }
         }

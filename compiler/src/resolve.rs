@@ -128,11 +128,9 @@ pub fn resolve(files: &[FileAst<'_>], std: &[StdModule<'_>], manifests: &Manifes
             match item {
                 ast::Item::Service(d) if scope.is_none() => r.service(d),
                 ast::Item::Group(d) => r.group(scope, d),
-                ast::Item::External(d) => {
-                    if r.declare_peer(scope, &d.name, None) {
-                        r.external_asts
-                            .insert((scope.clone(), d.name.text.clone()), d);
-                    }
+                ast::Item::External(d) if r.declare_peer(scope, &d.name, None) => {
+                    r.external_asts
+                        .insert((scope.clone(), d.name.text.clone()), d);
                 }
                 _ => {}
             }
@@ -379,23 +377,23 @@ impl<'a> Resolver<'a> {
             );
             return;
         }
-        if scope.is_none() {
-            if let Some(module) = self.visible.get(&d.name.text) {
-                let module = module.clone();
-                self.err(
-                    Diagnostic::new(
-                        Code::Duplicate,
-                        d.name.span,
-                        format!(
-                            "port `{}` is also imported from `std::{module}`",
-                            d.name.text
-                        ),
-                    )
-                    .label("declared here")
-                    .help("rename it, or leave it out of the `use`"),
-                );
-                return;
-            }
+        if scope.is_none()
+            && let Some(module) = self.visible.get(&d.name.text)
+        {
+            let module = module.clone();
+            self.err(
+                Diagnostic::new(
+                    Code::Duplicate,
+                    d.name.span,
+                    format!(
+                        "port `{}` is also imported from `std::{module}`",
+                        d.name.text
+                    ),
+                )
+                .label("declared here")
+                .help("rename it, or leave it out of the `use`"),
+            );
+            return;
         }
         self.ports.insert(key, d.name.span);
         let values = self.port_values(&d.values);
@@ -437,20 +435,20 @@ impl<'a> Resolver<'a> {
             );
             return false;
         }
-        if scope.is_none() {
-            if let Some(module) = self.visible.get(&name.text) {
-                let module = module.clone();
-                self.err(
-                    Diagnostic::new(
-                        Code::Duplicate,
-                        name.span,
-                        format!("`{}` is also imported from `std::{module}`", name.text),
-                    )
-                    .label("declared here")
-                    .help("rename it, or leave it out of the `use`"),
-                );
-                return false;
-            }
+        if scope.is_none()
+            && let Some(module) = self.visible.get(&name.text)
+        {
+            let module = module.clone();
+            self.err(
+                Diagnostic::new(
+                    Code::Duplicate,
+                    name.span,
+                    format!("`{}` is also imported from `std::{module}`", name.text),
+                )
+                .label("declared here")
+                .help("rename it, or leave it out of the `use`"),
+            );
+            return false;
         }
         self.peers.insert(
             key,
@@ -746,10 +744,10 @@ impl<'a> Resolver<'a> {
                     }
                 }
                 ast::CidrItem::Name(n) => {
-                    if let Some(i) = self.external_ref(&scope, n) {
-                        if let Some(e) = self.program.externals.get(i) {
-                            blocks.extend(e.blocks.iter().cloned());
-                        }
+                    if let Some(i) = self.external_ref(&scope, n)
+                        && let Some(e) = self.program.externals.get(i)
+                    {
+                        blocks.extend(e.blocks.iter().cloned());
                     }
                 }
             }
@@ -763,22 +761,24 @@ impl<'a> Resolver<'a> {
                     }
                 }
                 ast::CidrItem::Name(n) => {
-                    if let Some(i) = self.external_ref(&scope, n) {
-                        if let Some(e) = self.program.externals.get(i) {
-                            if e.blocks.iter().any(|b| !b.except.is_empty()) {
-                                let name = e.name.clone();
-                                self.err(
-                                    Diagnostic::new(
-                                        Code::NestedExcept,
-                                        n.span,
-                                        format!("`{name}` has an `except` of its own and cannot be excepted"),
-                                    )
-                                    .label("used in an `except` list")
-                                    .help("list its blocks here instead"),
-                                );
-                            } else {
-                                excepts.extend(e.blocks.iter().map(|b| (b.cidr, n.span)));
-                            }
+                    if let Some(i) = self.external_ref(&scope, n)
+                        && let Some(e) = self.program.externals.get(i)
+                    {
+                        if e.blocks.iter().any(|b| !b.except.is_empty()) {
+                            let name = e.name.clone();
+                            self.err(
+                                Diagnostic::new(
+                                    Code::NestedExcept,
+                                    n.span,
+                                    format!(
+                                        "`{name}` has an `except` of its own and cannot be excepted"
+                                    ),
+                                )
+                                .label("used in an `except` list")
+                                .help("list its blocks here instead"),
+                            );
+                        } else {
+                            excepts.extend(e.blocks.iter().map(|b| (b.cidr, n.span)));
                         }
                     }
                 }
@@ -903,10 +903,10 @@ impl<'a> Resolver<'a> {
         if self.peers.contains_key(&own) || self.external_asts.contains_key(&own) {
             return Some(own);
         }
-        if scope.is_none() {
-            if let Some(m) = self.visible.get(name) {
-                return Some((Some(m.clone()), name.to_string()));
-            }
+        if scope.is_none()
+            && let Some(m) = self.visible.get(name)
+        {
+            return Some((Some(m.clone()), name.to_string()));
         }
         None
     }
@@ -915,10 +915,10 @@ impl<'a> Resolver<'a> {
         if let (Some(module), name) = key {
             let whole = format!("std::{module}");
             for k in [name.clone(), whole] {
-                if let Some(i) = self.imports.get_mut(&k) {
-                    if i.module == *module {
-                        i.used = true;
-                    }
+                if let Some(i) = self.imports.get_mut(&k)
+                    && i.module == *module
+                {
+                    i.used = true;
                 }
             }
         }
@@ -1012,10 +1012,10 @@ impl<'a> Resolver<'a> {
         )
         .label("no service, group or external has this name")
         .help_opt(did_you_mean(&n.text, candidates.iter().map(String::as_str)));
-        if d.help.is_none() {
-            if let Some(hint) = std_hint(&n.text) {
-                d = d.help(hint);
-            }
+        if d.help.is_none()
+            && let Some(hint) = std_hint(&n.text)
+        {
+            d = d.help(hint);
         }
         self.err(d);
     }
@@ -1095,18 +1095,18 @@ impl<'a> Resolver<'a> {
                 .collect()
         };
         let mut candidates: Vec<String> = Vec::new();
-        if let PeerKind::Service(i) = &target.kind {
-            if let Some(svc) = self.program.services.get(*i) {
-                if let Some(p) = svc.ports.iter().find(|p| p.name == name.text) {
-                    let sels = filter(&p.values);
-                    self.program.references.push(Reference {
-                        span: name.span,
-                        def: Def::ServicePort(*i, name.text.clone()),
-                    });
-                    return self.non_empty(sels, name, protocol);
-                }
-                candidates.extend(svc.ports.iter().map(|p| p.name.clone()));
+        if let PeerKind::Service(i) = &target.kind
+            && let Some(svc) = self.program.services.get(*i)
+        {
+            if let Some(p) = svc.ports.iter().find(|p| p.name == name.text) {
+                let sels = filter(&p.values);
+                self.program.references.push(Reference {
+                    span: name.span,
+                    def: Def::ServicePort(*i, name.text.clone()),
+                });
+                return self.non_empty(sels, name, protocol);
             }
+            candidates.extend(svc.ports.iter().map(|p| p.name.clone()));
         }
         if let Some(key) = self.port_key(&name.text) {
             self.mark_used(&key);

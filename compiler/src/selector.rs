@@ -16,6 +16,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+/// A selector in Kubernetes form: `matchLabels`, and `matchExpressions` as (key, operator, values).
+pub type K8sSelector = (
+    BTreeMap<String, String>,
+    Vec<(String, &'static str, Vec<String>)>,
+);
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Values {
     In(BTreeSet<String>),
@@ -219,12 +225,7 @@ impl Sel {
     /// The selector as Kubernetes `matchLabels` and `matchExpressions` (operator, values),
     /// both sorted by key. Unsatisfiable selectors are never emitted, so this assumes
     /// satisfiable input.
-    pub fn to_k8s(
-        &self,
-    ) -> (
-        BTreeMap<String, String>,
-        Vec<(String, &'static str, Vec<String>)>,
-    ) {
+    pub fn to_k8s(&self) -> K8sSelector {
         let mut labels = BTreeMap::new();
         let mut exprs = Vec::new();
         for (k, c) in &self.keys {

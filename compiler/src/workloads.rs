@@ -13,6 +13,11 @@ use k8s_openapi::api::core::v1 as core;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+/// An object's metadata, its pod template's metadata, and its pod spec.
+type ObjectParts = (ObjectMeta, Option<ObjectMeta>, Option<core::PodSpec>);
+
 /// One kind of pod: the pod template of a Deployment, StatefulSet, DaemonSet, ReplicaSet,
 /// ReplicationController, Job or CronJob, or a bare Pod.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -156,14 +161,7 @@ fn read_object(value: &Value, span: Span, default_ns: &str, out: &mut Manifests)
     let template = |t: Option<core::PodTemplateSpec>| {
         t.and_then(|t| Some((t.metadata.unwrap_or_default(), t.spec?)))
     };
-    let result: Result<
-        Option<(
-            k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-            Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
-            Option<core::PodSpec>,
-        )>,
-        serde_json::Error,
-    > = match (kind, api_version) {
+    let result: Result<Option<ObjectParts>, serde_json::Error> = match (kind, api_version) {
         ("List", _) => {
             if let Some(items) = value.get("items").and_then(Value::as_array) {
                 for item in items {

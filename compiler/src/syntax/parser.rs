@@ -180,22 +180,21 @@ impl Lowerer {
         if !first_word.is_empty()
             && rest_starts_with_word
             && !KEYWORDS.contains(&first_word.as_str())
-        {
-            if let Some(kw) = KEYWORDS.iter().find(|kw| {
+            && let Some(kw) = KEYWORDS.iter().find(|kw| {
                 strsim::damerau_levenshtein(kw, &first_word) <= 2 && first_word.len() > 2
-            }) {
-                let span = Span::new(self.file, start, start + first_word.len());
-                self.push(
-                    Diagnostic::new(
-                        Code::Syntax,
-                        span,
-                        format!("unknown keyword `{first_word}`"),
-                    )
-                    .label("not a keyword")
-                    .help(format!("did you mean `{kw}`?")),
-                );
-                return;
-            }
+            })
+        {
+            let span = Span::new(self.file, start, start + first_word.len());
+            self.push(
+                Diagnostic::new(
+                    Code::Syntax,
+                    span,
+                    format!("unknown keyword `{first_word}`"),
+                )
+                .label("not a keyword")
+                .help(format!("did you mean `{kw}`?")),
+            );
+            return;
         }
         let (pos, expected) = match NetpolParser::parse(probe, region) {
             Ok(pairs) => {
