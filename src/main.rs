@@ -78,6 +78,17 @@ enum Command {
         #[command(flatten)]
         program: ProgramArgs,
     },
+    /// Run the program's `test` blocks against its compiled policies and workloads.
+    #[command(
+        long_about = "Run the program's `test` blocks. Each `allowed A -> B:ports` (or `denied`) is checked \
+with a NetworkPolicy evaluator against the compiled policies, for every pod of A and every pod of B \
+(from the workloads, plus one synthesized pod for each service, group or set of pods that no workload \
+matches), on every port named. Exit code 1 when an assertion fails."
+    )]
+    Test {
+        #[command(flatten)]
+        program: ProgramArgs,
+    },
     /// Format .netpol files in the one canonical layout (comments are kept).
     Fmt {
         /// `.netpol` files or folders.
@@ -109,6 +120,7 @@ fn main() -> ExitCode {
             out_dir,
         } => compile(&program, output, out_dir, color),
         Command::Check { program } => check(&program, color),
+        Command::Test { program } => test(&program, color),
         Command::Fmt { paths, check } => output::fmt(&paths, check),
     };
     ExitCode::from(code)
@@ -171,6 +183,9 @@ fn load(args: &ProgramArgs) -> Result<Loaded, u8> {
     Ok(Loaded { db, ws, display })
 }
 
+/// At most this many diagnostics are printed; the count of the rest follows.
+const MAX_SHOWN: usize = 200;
+
 /// Prints diagnostics; returns true when there are errors.
 fn report(loaded: &Loaded, diags: &[Diagnostic], color: ColorChoice) -> bool {
     let files: Vec<RenderFile<'_>> = loaded
@@ -186,8 +201,12 @@ fn report(loaded: &Loaded, diags: &[Diagnostic], color: ColorChoice) -> bool {
     let config = term::Config::default();
     let stream = StandardStream::stderr(color);
     let mut lock = stream.lock();
-    for d in diags {
+    for d in diags.iter().take(MAX_SHOWN) {
         let _ = term::emit_to_write_style(&mut lock, &config, &cs_files, &to_codespan(d, &ids));
+    }
+    if diags.len() > MAX_SHOWN {
+        let _ = std::io::Write::flush(&mut lock);
+        eprintln!("… {} more diagnostics not shown", diags.len() - MAX_SHOWN);
     }
     let errors = diags
         .iter()
@@ -256,5 +275,68 @@ fn compile(
     match result {
         Ok(()) => EXIT_OK,
         Err(e) => fail(e),
+    }
+}
+
+fn test(args: &ProgramArgs, color: ColorChoice) -> u8 {
+    let loaded = match load(args) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let diags = db::diagnostics(&loaded.db, loaded.ws);
+    if report(&loaded, diags, color) {
+        return EXIT_PROGRAM_ERRORS;
+    }
+    let Some(results) = db::run_tests(&loaded.db, loaded.ws) else {
+        return fail("the compiled policies could not be read back");
+    };
+    let location = |span: netpol_compiler::span::Span| {
+        loaded
+            .display
+            .iter()
+            .find(|(id, _, _)| *id == span.file)
+            .map(|(_, path, text)| {
+                format!(
+                    "{path}:{}",
+                    netpol_compiler::span::line_col(text, span.start).0
+                )
+            })
+            .unwrap_or_default()
+    };
+    let source_text = |span: netpol_compiler::span::Span| {
+        loaded
+            .display
+            .iter()
+            .find(|(id, _, _)| *id == span.file)
+            .and_then(|(_, _, text)| text.get(span.start..span.end))
+            .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    let (mut passed, mut failed) = (0, 0);
+    for t in &results {
+        println!("test \"{}\" ({})", t.name, location(t.span));
+        for a in &t.assertions {
+            if a.passed {
+                passed += 1;
+                println!(
+                    "  ok    {}  {}  ({} checked)",
+                    location(a.span),
+                    source_text(a.span),
+                    a.checked
+                );
+            } else {
+                failed += 1;
+                println!("  FAIL  {}  {}", location(a.span), source_text(a.span));
+                if let Some(f) = &a.failure {
+                    println!("        {f}");
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        EXIT_PROGRAM_ERRORS
+    } else {
+        EXIT_OK
     }
 }

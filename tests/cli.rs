@@ -292,3 +292,34 @@ fn fmt_rewrites_and_check_reports() {
     let r = netpol_in(&dir, &["fmt", "--check", "a.netpol"]);
     assert_eq!(r.code, 0);
 }
+
+#[test]
+fn netpol_test_reports_failing_assertions_with_a_counterexample() {
+    let dir = temp_dir("test");
+    std::fs::write(
+        dir.join("t.netpol"),
+        "namespace shop { isolate ingress, egress }\nservice web in shop {\n  select app = \"web\"\n}\nservice db in shop {\n  select app = \"db\"\n}\nweb -> db:5432\ntest \"t\" {\n  allowed web -> db:5432\n  denied web -> db:5433\n  allowed db -> web:80\n}\n",
+    )
+    .unwrap();
+    let r = netpol_in(&dir, &["test", "t.netpol"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("  ok    t.netpol:10  allowed web -> db:5432"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("  FAIL  t.netpol:12  allowed db -> web:80"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("shop/db (synthesized) -> shop/web (synthesized) on 80/TCP is denied"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.ends_with("2 passed, 1 failed\n"), "{}", r.stdout);
+}

@@ -53,6 +53,16 @@ fn example() {
             (0, &yaml),
             "{rel}: output differs between runs"
         );
+        let (test_code, report, test_err) = netpol(&["test", &rel, "--color", "never"]);
+        assert_eq!(
+            test_code, 0,
+            "{rel}: netpol test failed:\n{report}{test_err}"
+        );
+        let last = report.lines().last().unwrap_or("");
+        assert!(
+            last.ends_with(" passed, 0 failed") && !last.starts_with("0 "),
+            "{rel} has no passing test blocks: {last}"
+        );
         let (fmt_code, unformatted, _) = netpol(&["fmt", "--check", &rel]);
         assert_eq!(fmt_code, 0, "{rel} is not formatted: {unformatted}");
     }

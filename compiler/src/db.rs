@@ -349,3 +349,28 @@ pub fn compile_in_memory(
     });
     (diags, yaml, rendered)
 }
+
+/// The emitted policies read back from their YAML (so what is checked is what is written),
+/// or `None` when the program has errors.
+pub fn policy_objects(
+    db: &dyn salsa::Database,
+    ws: Workspace,
+) -> Option<Vec<k8s_openapi::api::networking::v1::NetworkPolicy>> {
+    let docs = emitted(db, ws).as_ref()?;
+    docs.iter()
+        .map(|d| serde_saphyr::from_str(&d.yaml).ok())
+        .collect()
+}
+
+/// Runs the program's `test` blocks; `None` when the program has errors.
+pub fn run_tests(
+    db: &dyn salsa::Database,
+    ws: Workspace,
+) -> Option<Vec<crate::testing::TestResult>> {
+    let policies = policy_objects(db, ws)?;
+    Some(crate::testing::run(
+        &resolved(db, ws).program,
+        manifests(db, ws),
+        &policies,
+    ))
+}

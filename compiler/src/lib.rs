@@ -21,4 +21,5 @@ pub mod semantics;
 pub mod span;
 pub mod stdlib;
 pub mod syntax;
+pub mod testing;
 pub mod workloads;

@@ -34,6 +34,8 @@ pub struct Lowering<'a> {
     policies: Lowered,
     /// (namespace, pods) -> name of the policy that selects exactly those pods.
     by_target: BTreeMap<(String, Sel), String>,
+    /// The units (namespaces' and services' policies) by namespace: (name, pods, types).
+    units: BTreeMap<String, Vec<(String, Sel, Dirs)>>,
     pub clashes: Vec<NameClash>,
 }
 
@@ -43,6 +45,7 @@ pub fn lower(program: &Program, manifests: &Manifests) -> (Lowered, Vec<NameClas
         manifests,
         policies: BTreeMap::new(),
         by_target: BTreeMap::new(),
+        units: BTreeMap::new(),
         clashes: Vec::new(),
     };
     for ns in program.namespaces.values() {
@@ -60,6 +63,15 @@ pub fn lower(program: &Program, manifests: &Manifests) -> (Lowered, Vec<NameClas
                 svc.name_span,
             );
         }
+    }
+    // Units are the namespaces' and the services' policies, not the intersections made
+    // while lowering connections (those are subsets of a unit, which is considered instead).
+    for p in l.policies.values() {
+        l.units.entry(p.namespace.clone()).or_default().push((
+            p.name.clone(),
+            p.pods.clone(),
+            p.types,
+        ));
     }
     for conn in &program.connections {
         l.connection(conn);
@@ -218,19 +230,35 @@ impl Lowering<'_> {
         let Some(set) = self.program.pod_set(&holder.kind) else {
             return; // externals get no policy
         };
-        let units: Vec<(String, String, Sel, Dirs)> = self
-            .policies
-            .values()
-            .filter(|p| {
-                p.types.contains(Dirs {
-                    ingress,
-                    egress: !ingress,
-                })
+        let want = Dirs {
+            ingress,
+            egress: !ingress,
+        };
+        let namespaces: Vec<&String> = match &set.ns {
+            NsScope::Named(n) => self
+                .units
+                .get_key_value(n)
+                .map(|(k, _)| k)
+                .into_iter()
+                .collect(),
+            NsScope::Selector(_) => self
+                .units
+                .keys()
+                .filter(|ns| self.covers_namespace(&set, ns))
+                .collect(),
+        };
+        let units: Vec<(String, String, Sel)> = namespaces
+            .into_iter()
+            .flat_map(|ns| {
+                self.units
+                    .get(ns)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, pods, types)| types.contains(want) && pods.overlaps(&set.pods))
+                    .map(move |(name, pods, _)| (ns.clone(), name.clone(), pods.clone()))
             })
-            .filter(|p| self.base_unit(p))
-            .map(|p| (p.namespace.clone(), p.name.clone(), p.pods.clone(), p.types))
             .collect();
-        for (ns, name, pods, _) in units {
+        for (ns, name, pods) in units {
             if !self.covers_namespace(&set, &ns) || !pods.overlaps(&set.pods) {
                 continue;
             }
@@ -280,16 +308,5 @@ impl Lowering<'_> {
                 }
             }
         }
-    }
-
-    /// Units are the namespaces' and the services' policies, not the intersections made
-    /// on the way (those are subsets of a unit, which is considered instead).
-    fn base_unit(&self, p: &PolicyIr) -> bool {
-        (p.name == "default-deny" && p.pods.is_all())
-            || self
-                .program
-                .services
-                .iter()
-                .any(|s| s.name == p.name && s.namespace == p.namespace)
     }
 }

@@ -36,23 +36,37 @@ pub fn optimize(lowered: &Lowered) -> Policies {
             *p.grants_mut(ingress) = kept;
         }
     }
-    // Cross-policy redundancy, in a fixed order so the result is deterministic.
-    for i in 0..policies.len() {
+    // Cross-policy redundancy, in a fixed order so the result is deterministic. For each
+    // policy, the other policies of its namespace that select all of its pods.
+    let supersets: Vec<Vec<usize>> = (0..policies.len())
+        .map(|i| {
+            policies
+                .iter()
+                .enumerate()
+                .filter(|(j, y)| *j != i && policies.get(i).is_some_and(|x| selects_all_of(y, x)))
+                .map(|(j, _)| j)
+                .collect()
+        })
+        .collect();
+    for (i, sup) in supersets.iter().enumerate() {
+        if sup.is_empty() {
+            continue;
+        }
         for ingress in [true, false] {
             let Some(x) = policies.get(i).cloned() else {
                 continue;
             };
             for g in x.grants(ingress) {
-                let covered = policies.iter().enumerate().any(|(j, y)| {
-                    j != i
-                        && selects_all_of(y, &x)
-                        && has_dir(y.types, ingress)
+                let covered = sup.iter().filter_map(|j| policies.get(*j)).any(|y| {
+                    has_dir(y.types, ingress)
                         && y.grants(ingress)
                             .iter()
                             .any(|h| grant_covers(h, g, &y.namespace))
                 });
-                if covered && let Some(x) = policies.get_mut(i) {
-                    x.grants_mut(ingress).remove(g);
+                if covered {
+                    if let Some(x) = policies.get_mut(i) {
+                        x.grants_mut(ingress).remove(g);
+                    }
                 }
             }
         }

@@ -124,6 +124,21 @@ impl Constraint {
         !self.absent_ok && self.values.is_empty()
     }
 
+    /// True when some value (or absence) satisfies both; `!(a.and(b)).is_unsat()` without
+    /// building the conjunction.
+    fn compatible(&self, other: &Constraint) -> bool {
+        if self.absent_ok && other.absent_ok {
+            return true;
+        }
+        match (&self.values, &other.values) {
+            (Values::In(a), Values::In(b)) => a.iter().any(|v| b.contains(v)),
+            (Values::In(a), Values::NotIn(b)) | (Values::NotIn(b), Values::In(a)) => {
+                a.iter().any(|v| !b.contains(v))
+            }
+            (Values::NotIn(_), Values::NotIn(_)) => true,
+        }
+    }
+
     fn implies(&self, other: &Constraint) -> bool {
         self.is_unsat()
             || ((!self.absent_ok || other.absent_ok) && self.values.subset_of(&other.values))
@@ -172,15 +187,21 @@ impl Sel {
         if self.is_unsat() {
             return true;
         }
-        other.keys.iter().all(|(k, oc)| {
-            let mine = self.keys.get(k).cloned().unwrap_or_else(Constraint::any);
-            mine.implies(oc)
+        other.keys.iter().all(|(k, oc)| match self.keys.get(k) {
+            Some(mine) => mine.implies(oc),
+            // An unmentioned key may be absent or take any value.
+            None => oc.absent_ok && matches!(&oc.values, Values::NotIn(s) if s.is_empty()),
         })
     }
 
     /// True when some labels satisfy both.
     pub fn overlaps(&self, other: &Sel) -> bool {
-        !self.and(other).is_unsat()
+        !self.is_unsat()
+            && !other.is_unsat()
+            && self
+                .keys
+                .iter()
+                .all(|(k, c)| other.keys.get(k).is_none_or(|o| c.compatible(o)))
     }
 
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
@@ -328,6 +349,25 @@ mod tests {
         assert!(!a.overlaps(&d));
         let e = sel(&[("tier", Constraint::eq("x"))]);
         assert!(a.overlaps(&e));
+    }
+
+    #[test]
+    fn overlaps_agrees_with_the_conjunction() {
+        let cs = [
+            Constraint::eq("a"),
+            Constraint::eq("b"),
+            Constraint::is_in(["a", "b"]),
+            Constraint::not_in(["a"]),
+            Constraint::exists(),
+            Constraint::does_not_exist(),
+        ];
+        for x in &cs {
+            for y in &cs {
+                let a = sel(&[("k", x.clone())]);
+                let b = sel(&[("k", y.clone()), ("j", Constraint::eq("z"))]);
+                assert_eq!(a.overlaps(&b), !a.and(&b).is_unsat(), "{x:?} {y:?}");
+            }
+        }
     }
 
     #[test]

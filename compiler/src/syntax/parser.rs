@@ -31,7 +31,9 @@ pub struct Parsed {
 
 /// Parses one file. Never fails, never panics.
 pub fn parse(file: FileId, text: &str) -> Parsed {
-    pest::set_error_detail(true);
+    // Detailed error tracking is costly; only the probes of bad regions need it. (The switch
+    // is process-wide: a parse on another thread at the same time may get terser messages.)
+    pest::set_error_detail(false);
     let mut p = Lowerer {
         file,
         errors: Vec::new(),
@@ -196,7 +198,10 @@ impl Lowerer {
             );
             return;
         }
-        let (pos, expected) = match NetpolParser::parse(probe, region) {
+        pest::set_error_detail(true);
+        let probed = NetpolParser::parse(probe, region);
+        pest::set_error_detail(false);
+        let (pos, expected) = match probed {
             Ok(pairs) => {
                 let consumed = pairs.map(|p| p.as_span().end()).max().unwrap_or(0);
                 (consumed, None)
