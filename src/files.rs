@@ -23,6 +23,46 @@ pub struct Program {
 /// Files larger than this are refused, so that a stray binary does not exhaust memory.
 const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Reads a text file (UTF-8, at most 64 MiB).
+pub fn read_file(path: &Path) -> Result<String, String> {
+    read_text(path)
+}
+
+/// Reads the manifests matching `--workloads` globs (objects without a namespace go to
+/// `default`).
+pub fn load_cli_manifests(
+    globs: &[String],
+) -> Result<netpol_compiler::workloads::Manifests, String> {
+    let mut out = netpol_compiler::workloads::Manifests::default();
+    let mut id = db::MANIFEST_FILE_BASE;
+    for g in globs {
+        let paths = glob::glob(g)
+            .map_err(|e| format!("`--workloads {g}` is not a valid pattern: {}", e.msg))?;
+        let mut matched: Vec<PathBuf> = paths
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect();
+        matched.sort();
+        if matched.is_empty() {
+            return Err(format!("`--workloads {g}` matches no file"));
+        }
+        for p in matched {
+            let text = read_text(&p)?;
+            let m = netpol_compiler::workloads::parse_manifests(
+                netpol_compiler::span::FileId(id),
+                &text,
+                "default",
+            );
+            if let Some(e) = m.errors.first() {
+                return Err(format!("`{}`: {}", p.display(), e.message));
+            }
+            out.extend(m);
+            id += 1;
+        }
+    }
+    Ok(out)
+}
+
 fn read_text(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path)
         .map_err(|e| format!("cannot read `{}`: {}", path.display(), io_reason(&e)))?;

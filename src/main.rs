@@ -36,6 +36,12 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Color {
     Auto,
@@ -89,6 +95,38 @@ matches), on every port named. Exit code 1 when an assertion fails."
         #[command(flatten)]
         program: ProgramArgs,
     },
+    /// Explain why a connection is allowed or denied, or print the connectivity matrix.
+    #[command(
+        long_about = "Explain why a connection is allowed or denied, under Kubernetes NetworkPolicy \
+semantics, for a compiled program (PATH...) or for plain NetworkPolicy YAML (--policies FILE...), over the \
+pods of the workload manifests (one pod per workload, named namespace/workload-name).\n\n\
+Examples:\n  netpol explain examples/shop --from shop/frontend --to data/postgres:5432\n  \
+netpol explain --policies np.yaml --workloads 'k8s/*.yaml' --from shop/a --to shop/b:http\n  \
+netpol explain examples/shop --matrix --format json"
+    )]
+    Explain {
+        /// `.netpol` files or folders (omit with --policies).
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// NetworkPolicy YAML files to explain instead of a program. Repeatable.
+        #[arg(long = "policies", value_name = "FILE")]
+        policies: Vec<PathBuf>,
+        /// Workload manifests (besides the program's own `workloads`). Repeatable.
+        #[arg(long = "workloads", value_name = "GLOB")]
+        workloads: Vec<String>,
+        /// The source: `namespace/pod` or an IP address.
+        #[arg(long, value_name = "FROM", requires = "to", conflicts_with = "matrix")]
+        from: Option<String>,
+        /// The destination: `namespace/pod:port[/protocol]` or `IP:port`; port may be a container port name.
+        #[arg(long, value_name = "TO", requires = "from")]
+        to: Option<String>,
+        /// Print every ordered pair of pods on every container port of the destination.
+        #[arg(long)]
+        matrix: bool,
+        /// Output format of --matrix.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Format .netpol files in the one canonical layout (comments are kept).
     Fmt {
         /// `.netpol` files or folders.
@@ -121,6 +159,23 @@ fn main() -> ExitCode {
         } => compile(&program, output, out_dir, color),
         Command::Check { program } => check(&program, color),
         Command::Test { program } => test(&program, color),
+        Command::Explain {
+            paths,
+            policies,
+            workloads,
+            from,
+            to,
+            matrix,
+            format,
+        } => explain(
+            &paths,
+            &policies,
+            &workloads,
+            from.zip(to),
+            matrix,
+            format,
+            color,
+        ),
         Command::Fmt { paths, check } => output::fmt(&paths, check),
     };
     ExitCode::from(code)
@@ -339,4 +394,117 @@ fn test(args: &ProgramArgs, color: ColorChoice) -> u8 {
     } else {
         EXIT_OK
     }
+}
+
+fn explain(
+    paths: &[PathBuf],
+    policy_files: &[PathBuf],
+    workloads: &[String],
+    connection: Option<(String, String)>,
+    matrix: bool,
+    format: Format,
+    color: ColorChoice,
+) -> u8 {
+    use netpol_compiler::explain as ex;
+    if connection.is_none() && !matrix {
+        return fail("say what to explain: `--from X --to Y:port`, or `--matrix`");
+    }
+    let (policies, manifests, sources, namespaces) = if paths.is_empty() {
+        if policy_files.is_empty() {
+            return fail("give a program (PATH...) or NetworkPolicy YAML (--policies FILE)");
+        }
+        let mut policies = Vec::new();
+        for f in policy_files {
+            let text = match files::read_file(f) {
+                Ok(t) => t,
+                Err(e) => return fail(e),
+            };
+            match ex::read_policies(&text) {
+                Ok(p) => policies.extend(p),
+                Err(e) => return fail(format!("`{}` cannot be read: {e}", f.display())),
+            }
+        }
+        let db = Database::default();
+        let ws = db.workspace(Vec::new());
+        let manifests = match files::load_cli_manifests(workloads) {
+            Ok(m) => m,
+            Err(e) => return fail(e),
+        };
+        let _ = ws;
+        (policies, manifests, Vec::new(), Vec::new())
+    } else {
+        if !policy_files.is_empty() {
+            return fail("give either a program or --policies, not both");
+        }
+        let args = ProgramArgs {
+            paths: paths.to_vec(),
+            workloads: workloads.to_vec(),
+        };
+        let loaded = match load(&args) {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        if report(&loaded, db::diagnostics(&loaded.db, loaded.ws), color) {
+            return EXIT_PROGRAM_ERRORS;
+        }
+        let Some(policies) = db::policy_objects(&loaded.db, loaded.ws) else {
+            return fail("the compiled policies could not be read back");
+        };
+        let sources: Vec<(String, String, String)> = policies
+            .iter()
+            .map(|p| {
+                let m = &p.metadata;
+                let src = m
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("netpol.dev/source"))
+                    .cloned()
+                    .unwrap_or_default();
+                (
+                    m.namespace.clone().unwrap_or_default(),
+                    m.name.clone().unwrap_or_default(),
+                    src,
+                )
+            })
+            .collect();
+        let manifests = db::manifests(&loaded.db, loaded.ws).clone();
+        let namespaces = db::resolved(&loaded.db, loaded.ws)
+            .program
+            .namespaces
+            .keys()
+            .cloned()
+            .collect();
+        (policies, manifests, sources, namespaces)
+    };
+    let cluster = ex::cluster(&manifests, &namespaces);
+    if matrix {
+        let entries = ex::matrix(&policies, &cluster);
+        let text = match format {
+            Format::Json => serde_json::to_string_pretty(&entries).unwrap_or_default() + "\n",
+            Format::Table => ex::matrix_table(&entries),
+        };
+        print!("{text}");
+        return EXIT_OK;
+    }
+    let Some((from, to)) = connection else {
+        return EXIT_OK;
+    };
+    let from = match ex::endpoint(&cluster, &from) {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    let (to, protocol, port) = match ex::target(&cluster, &to) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let source = |ns: &str, name: &str| {
+        sources
+            .iter()
+            .find(|(n, p, _)| n == ns && p == name)
+            .map(|(_, _, s)| s.clone())
+            .filter(|s| !s.is_empty())
+    };
+    let (_, text) = ex::explain(&policies, &cluster, &from, &to, protocol, port, &source);
+    print!("{text}");
+    EXIT_OK
 }

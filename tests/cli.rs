@@ -323,3 +323,89 @@ fn netpol_test_reports_failing_assertions_with_a_counterexample() {
     );
     assert!(r.stdout.ends_with("2 passed, 1 failed\n"), "{}", r.stdout);
 }
+
+#[test]
+fn explain_says_which_rule_allows_and_prints_the_matrix() {
+    let r = netpol(&[
+        "explain",
+        "examples/shop",
+        "--from",
+        "shop/checkout",
+        "--to",
+        "data/postgres:postgres",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .starts_with("shop/checkout -> data/postgres on 5432/TCP: ALLOWED\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("allowed by data/orders-db ingress rule 1 (shop.netpol:"),
+        "{}",
+        r.stdout
+    );
+    let r = netpol(&[
+        "explain",
+        "examples/shop",
+        "--from",
+        "shop/frontend",
+        "--to",
+        "data/postgres:5432",
+    ]);
+    assert!(
+        r.stdout.contains("DENIED")
+            && r.stdout
+                .contains("no egress rule of these policies allows it"),
+        "{}",
+        r.stdout
+    );
+    // Plain YAML, without a program.
+    let yaml = netpol(&["compile", "examples/shop"]).stdout;
+    let dir = temp_dir("explain");
+    std::fs::write(dir.join("np.yaml"), yaml).unwrap();
+    let glob = common::root()
+        .join("examples/shop/k8s/*.yaml")
+        .display()
+        .to_string();
+    let r = netpol_in(
+        &dir,
+        &[
+            "explain",
+            "--policies",
+            "np.yaml",
+            "--workloads",
+            &glob,
+            "--matrix",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let cells: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    let pods = 5;
+    assert!(cells.len() >= pods * pods, "{} cells", cells.len());
+    assert!(cells.iter().any(|c| c["from"] == "shop/checkout"
+        && c["to"] == "data/postgres"
+        && c["port"] == 5432
+        && c["allowed"] == true));
+    assert!(cells.iter().any(|c| c["from"] == "shop/frontend"
+        && c["to"] == "data/postgres"
+        && c["allowed"] == false));
+    let r = netpol(&[
+        "explain",
+        "examples/shop",
+        "--from",
+        "shop/frontnd",
+        "--to",
+        "data/postgres:5432",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("did you mean `shop/frontend`?"),
+        "{}",
+        r.stderr
+    );
+}

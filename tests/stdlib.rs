@@ -325,6 +325,13 @@ fn declared(text: &str) -> Vec<(String, &'static str)> {
 /// The namespace of the test programs' service.
 const NS: &str = "stdlib-test";
 
+/// The service every test program connects to or from: `web`, isolated both ways.
+const SERVICE: &str =
+    "namespace stdlib-test\nservice web in stdlib-test {\n  select app = \"web\"\n}\n";
+
+/// Two documentation blocks (RFC 5737) to connect ports to and from.
+const EXTERNALS: &str = "external src = 198.51.100.0/24\nexternal dst = 203.0.113.0/24\n";
+
 fn compile(src: &str) -> common::Compiled {
     common::compile_files(
         vec![("stdlib-test.netpol".to_string(), src.to_string())],
@@ -672,13 +679,11 @@ fn docs_list_every_name_with_its_value() {
 fn every_name_compiles_into_what_the_docs_say() {
     for e in TABLE {
         let import = format!("use std::{}::{{{}}}\n", e.module, e.name);
-        let service =
-            format!("namespace {NS}\nservice web in {NS} {{\n  select app = \"web\"\n}}\n");
         let what = format!("std::{}::{} ({})", e.module, e.name, e.value.kind());
         match e.value {
             Value::Group(reqs, ns) => {
                 let src = format!(
-                    "{import}{service}{0} -> web:8080\nweb -> {0}:9090\n",
+                    "{import}{SERVICE}{0} -> web:8080\nweb -> {0}:9090\n",
                     e.name
                 );
                 let pols = policies(&src);
@@ -709,7 +714,7 @@ fn every_name_compiles_into_what_the_docs_say() {
             }
             Value::External(blocks) => {
                 let src = format!(
-                    "{import}{service}{0} -> web:8080\nweb -> {0}:9090\n",
+                    "{import}{SERVICE}{0} -> web:8080\nweb -> {0}:9090\n",
                     e.name
                 );
                 let pols = policies(&src);
@@ -732,7 +737,7 @@ fn every_name_compiles_into_what_the_docs_say() {
             }
             Value::Port(values) => {
                 let src = format!(
-                    "{import}{service}external src = 198.51.100.0/24\nexternal dst = 203.0.113.0/24\nsrc -> web:{0}\nweb -> dst:{0}\n",
+                    "{import}{SERVICE}{EXTERNALS}src -> web:{0}\nweb -> dst:{0}\n",
                     e.name
                 );
                 let pols = policies(&src);
@@ -760,9 +765,7 @@ fn every_name_compiles_into_what_the_docs_say() {
 #[test]
 fn every_module_type_checks_alone_and_all_together() {
     let is_std = |f: FileId| (STD_FILE_BASE..MANIFEST_FILE_BASE).contains(&f.0);
-    let service = format!(
-        "namespace {NS}\nservice web in {NS} {{\n  select app = \"web\"\n}}\nexternal dst = 203.0.113.0/24\nweb -> dst:443\n"
-    );
+    let service = format!("{SERVICE}{EXTERNALS}web -> dst:443\n");
     let mut all = String::new();
     for (module, _, _) in MODULES {
         all.push_str(&format!("use std::{module}\n"));
@@ -800,6 +803,9 @@ fn every_module_type_checks_alone_and_all_together() {
 
 #[test]
 fn names_are_unique_across_all_modules() {
+    // Across kinds too: the resolver keeps one map from imported name to module for peers and
+    // ports alike, so a group in one module and a port of the same name in another would
+    // hide one another when both modules are imported whole.
     let mut owner: BTreeMap<String, &str> = BTreeMap::new();
     for (module, _, text) in MODULES {
         for (name, _) in declared(text) {
@@ -808,8 +814,6 @@ fn names_are_unique_across_all_modules() {
             }
         }
     }
-    // Names of different kinds do not clash in the language, but they would in a reader's
-    // head: the check above is across kinds too. It covers every name of the table.
     assert_eq!(owner.len(), TABLE.len());
 }
 
@@ -869,9 +873,8 @@ const INTERNET: &[&str] = &[
 
 #[test]
 fn internet_excludes_private_shared_local_and_metadata_addresses() {
-    let src = format!(
-        "use std::net::{{internet}}\nnamespace {NS}\nservice web in {NS} {{\n  select app = \"web\"\n}}\nweb -> internet:443\ninternet -> web:8443\n"
-    );
+    let src =
+        format!("use std::net::{{internet}}\n{SERVICE}web -> internet:443\ninternet -> web:8443\n");
     let pols = policies(&src);
     let cluster = Cluster {
         namespaces: vec![Namespace {

@@ -152,10 +152,33 @@ pub fn to_yaml(objects: &[net::NetworkPolicy]) -> Result<String, String> {
 /// The order keys are written in, the way people write NetworkPolicies: what and where
 /// first, then whom the policy selects, then its rules, peers before ports.
 const KEY_ORDER: &[&str] = &[
-    "apiVersion", "kind", "metadata", "spec", "name", "namespace", "labels", "annotations",
-    "podSelector", "namespaceSelector", "ipBlock", "policyTypes", "ingress", "egress", "from", "to",
-    "ports", "cidr", "except", "protocol", "port", "endPort", "matchLabels", "matchExpressions",
-    "key", "operator", "values",
+    "apiVersion",
+    "kind",
+    "metadata",
+    "spec",
+    "name",
+    "namespace",
+    "labels",
+    "annotations",
+    "podSelector",
+    "namespaceSelector",
+    "ipBlock",
+    "policyTypes",
+    "ingress",
+    "egress",
+    "from",
+    "to",
+    "ports",
+    "cidr",
+    "except",
+    "protocol",
+    "port",
+    "endPort",
+    "matchLabels",
+    "matchExpressions",
+    "key",
+    "operator",
+    "values",
 ];
 
 fn reorder(v: serde_json::Value) -> serde_json::Value {
@@ -163,7 +186,10 @@ fn reorder(v: serde_json::Value) -> serde_json::Value {
         serde_json::Value::Object(map) => {
             let mut entries: Vec<(String, serde_json::Value)> = map.into_iter().collect();
             entries.sort_by_key(|(k, _)| {
-                (KEY_ORDER.iter().position(|o| o == k).unwrap_or(usize::MAX), k.clone())
+                (
+                    KEY_ORDER.iter().position(|o| o == k).unwrap_or(usize::MAX),
+                    k.clone(),
+                )
             });
             serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, reorder(v))).collect())
         }
@@ -178,5 +204,9 @@ fn reorder(v: serde_json::Value) -> serde_json::Value {
 pub fn object_yaml(o: &net::NetworkPolicy) -> Result<String, String> {
     let value = reorder(serde_json::to_value(o).map_err(|e| e.to_string())?);
     let text = serde_saphyr::to_string(&value).map_err(|e| e.to_string())?;
-    Ok(if text.ends_with('\n') { text } else { text + "\n" })
+    Ok(if text.ends_with('\n') {
+        text
+    } else {
+        text + "\n"
+    })
 }

@@ -63,10 +63,8 @@ pub fn optimize(lowered: &Lowered) -> Policies {
                             .iter()
                             .any(|h| grant_covers(h, g, &y.namespace))
                 });
-                if covered {
-                    if let Some(x) = policies.get_mut(i) {
-                        x.grants_mut(ingress).remove(g);
-                    }
+                if covered && let Some(x) = policies.get_mut(i) {
+                    x.grants_mut(ingress).remove(g);
                 }
             }
         }

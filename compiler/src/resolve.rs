@@ -272,12 +272,30 @@ impl<'a> Resolver<'a> {
                 span,
                 used: false,
             });
-            self.imports_visible_insert(name, module.name);
+            self.imports_visible_insert(name, module.name, span);
         }
     }
 
-    fn imports_visible_insert(&mut self, name: &str, module: &str) {
-        self.visible.insert(name.to_string(), module.to_string());
+    /// Makes an imported name visible; two modules may not both provide one name.
+    fn imports_visible_insert(&mut self, name: &str, module: &str, span: Span) {
+        match self.visible.get(name) {
+            Some(other) if other != module => {
+                let other = other.clone();
+                self.err(
+                    Diagnostic::new(
+                        Code::Duplicate,
+                        span,
+                        format!("`{name}` is imported from both `std::{other}` and `std::{module}`"),
+                    )
+                    .label("imported twice")
+                    .help(format!("import it from one module only, e.g. `use std::{module}::{{…}}` without `{name}`")),
+                );
+            }
+            Some(_) => {}
+            None => {
+                self.visible.insert(name.to_string(), module.to_string());
+            }
+        }
     }
 
     fn namespace(&mut self, d: &ast::NamespaceDecl) {
@@ -1381,7 +1399,7 @@ fn std_hint(name: &str) -> Option<String> {
         "internet" | "private" | "link-local" | "metadata" | "private-ipv4" | "private-ipv6" => {
             "net"
         }
-        "kube-apiserver" | "metrics-server" => "k8s",
+        "apiserver" | "metrics-server" | "kubelet" => "k8s",
         "ingress-nginx" | "traefik" | "istio-ingressgateway" => "ingress",
         "prometheus" => "monitoring",
         _ => return None,

@@ -98,13 +98,6 @@ impl Constraint {
             values: Values::In(BTreeSet::new()),
         }
     }
-    /// The constraint of a key that the selector does not mention.
-    fn any() -> Constraint {
-        Constraint {
-            absent_ok: true,
-            values: Values::NotIn(BTreeSet::new()),
-        }
-    }
 
     pub fn matches(&self, value: Option<&str>) -> bool {
         match value {

@@ -1,0 +1,244 @@
+//! Online Boutique: `examples/online-boutique/upstream-equivalent` must mean exactly what
+//! upstream's 13 hand-written policies mean, over upstream's own manifests, with no more
+//! objects. Checked twice: by network-config-analyzer (`nca --equiv`), and by our evaluator
+//! over every pair of upstream's pods, a stranger pod, pods of other namespaces and outside
+//! addresses, on every port the pods serve and a few more. Upstream's policies and manifests
+//! carry no namespace; both are placed in `boutique`, the example's namespace.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code: a failure should stop the test"
+)]
+
+mod common;
+
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use netpol_compiler::eval::{self, ContainerPort, Endpoint, Namespace, Pod, Protocol};
+use netpol_compiler::explain;
+use netpol_compiler::span::FileId;
+use netpol_compiler::workloads::parse_manifests;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn reference() -> Option<PathBuf> {
+    let dir = common::root().join("../shared/reference/online-boutique");
+    if dir.exists() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "../shared/reference/online-boutique is missing"
+    );
+    eprintln!("skipping: ../shared/reference is missing");
+    None
+}
+
+fn upstream_policies(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("network-policies"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("network-policy-")
+        })
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| (p.display().to_string(), std::fs::read_to_string(p).unwrap()))
+        .collect()
+}
+
+fn in_boutique(mut p: NetworkPolicy) -> NetworkPolicy {
+    p.metadata.namespace = Some("boutique".to_string());
+    p
+}
+
+fn ours() -> (String, Vec<NetworkPolicy>) {
+    let c =
+        common::compile_dir(&common::root().join("examples/online-boutique/upstream-equivalent"));
+    assert!(c.yaml.is_some(), "{}", c.rendered());
+    let policies = c.policies();
+    (c.yaml.clone().unwrap(), policies)
+}
+
+#[test]
+fn upstream_equivalent_matches_upstream_by_our_evaluator() {
+    let Some(dir) = reference() else { return };
+    let theirs: Vec<NetworkPolicy> = upstream_policies(&dir)
+        .iter()
+        .flat_map(|(_, text)| explain::read_policies(text).unwrap())
+        .map(in_boutique)
+        .collect();
+    assert_eq!(theirs.len(), 13);
+    let (_, ours) = ours();
+    assert!(
+        ours.len() <= theirs.len(),
+        "{} objects, upstream has {}",
+        ours.len(),
+        theirs.len()
+    );
+    let manifests = parse_manifests(
+        FileId(0),
+        &std::fs::read_to_string(dir.join("kubernetes-manifests.yaml")).unwrap(),
+        "boutique",
+    );
+    assert!(manifests.errors.is_empty());
+    let mut cluster = explain::cluster(&manifests, &["boutique".to_string()]);
+    assert_eq!(cluster.pods.len(), 12);
+    for (ns, name) in [
+        ("boutique", "stranger"),
+        ("other", "client"),
+        ("kube-system", "coredns"),
+    ] {
+        cluster.pods.push(Pod {
+            namespace: ns.to_string(),
+            name: name.to_string(),
+            labels: BTreeMap::from([("app".to_string(), name.to_string())]),
+            ip: None,
+            ports: vec![ContainerPort {
+                name: None,
+                port: 53,
+                protocol: Protocol::Udp,
+            }],
+        });
+        if !cluster.namespaces.iter().any(|n| n.name == ns) {
+            cluster.namespaces.push(Namespace {
+                name: ns.to_string(),
+                labels: BTreeMap::from([(
+                    "kubernetes.io/metadata.name".to_string(),
+                    ns.to_string(),
+                )]),
+            });
+        }
+    }
+    let mut endpoints: Vec<Endpoint> = (0..cluster.pods.len()).map(Endpoint::Pod).collect();
+    for ip in ["8.8.8.8", "10.3.4.5", "2001:db8::1"] {
+        endpoints.push(Endpoint::External(ip.parse().unwrap()));
+    }
+    let mut ports: Vec<(Protocol, u16)> = cluster
+        .pods
+        .iter()
+        .flat_map(|p| p.ports.iter().map(|c| (c.protocol, c.port)))
+        .collect();
+    ports.extend([
+        (Protocol::Tcp, 1),
+        (Protocol::Tcp, 80),
+        (Protocol::Udp, 53),
+        (Protocol::Sctp, 7070),
+        (Protocol::Tcp, 65535),
+    ]);
+    ports.sort();
+    ports.dedup();
+    let mut checked = 0;
+    let mut diffs = Vec::new();
+    for from in &endpoints {
+        for to in &endpoints {
+            if matches!((from, to), (Endpoint::External(_), Endpoint::External(_))) {
+                continue;
+            }
+            for &(protocol, port) in &ports {
+                let a = eval::evaluate(&theirs, &cluster, from, to, protocol, port).allowed;
+                let b = eval::evaluate(&ours, &cluster, from, to, protocol, port).allowed;
+                checked += 1;
+                if a != b {
+                    diffs.push(format!(
+                        "{} -> {} {port}/{protocol}: upstream {a}, ours {b}",
+                        explain::show(&cluster, from),
+                        explain::show(&cluster, to)
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} differences, e.g.:\n{}",
+        diffs.len(),
+        diffs
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    println!(
+        "upstream-equivalent: {} objects (upstream 13), {checked} connections identical",
+        ours.len()
+    );
+}
+
+#[test]
+fn upstream_equivalent_matches_upstream_by_network_config_analyzer() {
+    let Some(dir) = reference() else { return };
+    let nca = common::root().join(".venv/bin/nca");
+    if !nca.exists() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "`.venv/bin/nca` is missing: run .ci/run"
+        );
+        eprintln!("skipping: `.venv/bin/nca` is missing (run .ci/run)");
+        return;
+    }
+    let tmp = std::env::temp_dir().join(format!("netpol-nca-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let theirs: Vec<String> = upstream_policies(&dir)
+        .iter()
+        .map(|(_, text)| text.replacen("\nmetadata:\n", "\nmetadata:\n  namespace: boutique\n", 1))
+        .collect();
+    std::fs::write(tmp.join("upstream.yaml"), theirs.join("\n---\n")).unwrap();
+    let manifests = std::fs::read_to_string(dir.join("kubernetes-manifests.yaml"))
+        .unwrap()
+        .replace("\nmetadata:\n", "\nmetadata:\n  namespace: boutique\n");
+    std::fs::write(tmp.join("manifests.yaml"), manifests).unwrap();
+    let (yaml, _) = ours();
+    std::fs::write(tmp.join("ours.yaml"), yaml).unwrap();
+    let out = Command::new(&nca)
+        .current_dir(&tmp)
+        .args([
+            "--equiv",
+            "ours.yaml",
+            "--base_np_list",
+            "upstream.yaml",
+            "--resource_list",
+            "manifests.yaml",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("are semantically equivalent"),
+        "nca says:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And the analyzer really compares: a policy left out is not equivalent.
+    let written = std::fs::read_to_string(tmp.join("ours.yaml")).unwrap();
+    let fewer: Vec<&str> = yaml_docs(&written).into_iter().skip(1).collect();
+    std::fs::write(tmp.join("fewer.yaml"), fewer.join("---\n")).unwrap();
+    let out = Command::new(&nca)
+        .current_dir(&tmp)
+        .args([
+            "--equiv",
+            "fewer.yaml",
+            "--base_np_list",
+            "upstream.yaml",
+            "--resource_list",
+            "manifests.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("are semantically equivalent"));
+}
+
+fn yaml_docs(text: &str) -> Vec<&str> {
+    text.split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .collect()
+}
