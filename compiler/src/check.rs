@@ -111,6 +111,8 @@ pub fn check(resolved: &Resolved, manifests: &Manifests) -> Vec<Diagnostic> {
 
     broad_peers(&mut out, p);
     dns_lint(&mut out, p);
+    internet_and_cluster_lint(&mut out, p);
+    needed_by_lints(&mut out, p, manifests);
     overlap_lint(&mut out, p, manifests);
     unused_lints(&mut out, resolved);
     out
@@ -472,4 +474,157 @@ fn unused(span: Span, what: &str, name: &str) -> Diagnostic {
     Diagnostic::new(Code::Unused, span, format!("{what} `{name}` is never used"))
         .label("declared here")
         .help("use it in a connection, or remove it")
+}
+
+/// Does `kind` (a connection's peer) stand for every pod of service `i`?
+fn covers_service(p: &Program, kind: &PeerKind, i: usize) -> bool {
+    let Some(svc) = p.services.get(i) else {
+        return false;
+    };
+    match kind {
+        PeerKind::Service(j) => *j == i,
+        other => p.pod_set(other).is_some_and(|set| {
+            let ns_ok = match &set.ns {
+                NsScope::Named(n) => *n == svc.namespace,
+                NsScope::Selector(s) => s.is_all(),
+            };
+            ns_ok && svc.selector.implies(&set.pods)
+        }),
+    }
+}
+
+/// Well-known public addresses: an external holding one of them is "the internet".
+const PUBLIC_PROBES: [&str; 2] = ["8.8.8.8", "2001:4860:4860::8888"];
+
+fn internet_and_cluster_lint(out: &mut Vec<Diagnostic>, p: &Program) {
+    let probes: Vec<std::net::IpAddr> = PUBLIC_PROBES
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    for (i, svc) in p.services.iter().enumerate() {
+        if !svc.isolate.egress {
+            continue;
+        }
+        let outgoing: Vec<&Conn> = p
+            .connections
+            .iter()
+            .filter(|c| covers_service(p, &c.source.kind, i))
+            .collect();
+        let internet = outgoing.iter().find(|c| match &c.target.kind {
+            PeerKind::External(e) => p.externals.get(*e).is_some_and(|ext| {
+                probes
+                    .iter()
+                    .any(|ip| crate::semantics::in_blocks(&ext.blocks, *ip))
+            }),
+            _ => false,
+        });
+        let only_dns = |c: &Conn| {
+            c.ports.iter().all(|(sel, _)| match sel {
+                PortSel::Range(r) => r.start == 53 && r.end == 53,
+                PortSel::Named { name, .. } => name.contains("dns"),
+                _ => false,
+            })
+        };
+        let cluster = outgoing
+            .iter()
+            .find(|c| !matches!(c.target.kind, PeerKind::External(_)) && !only_dns(c));
+        if let (Some(net), Some(inside)) = (internet, cluster) {
+            out.push(
+                Diagnostic::new(
+                    Code::InternetAndCluster,
+                    svc.name_span,
+                    format!("service `{}` reaches both the internet and pods of the cluster", svc.name),
+                )
+                .label("internet egress together with cluster access")
+                .secondary(net.target.span, "the internet")
+                .secondary(inside.target.span, "the cluster")
+                .help(format!(
+                    "a compromised `{}` could send out what it reads inside; give the internet-facing part its own service, or route its egress through a proxy",
+                    svc.name
+                )),
+            );
+        }
+    }
+}
+
+/// Services that an ingress controller or Prometheus needs to reach, by the manifests, when
+/// the program uses `std::ingress` or `std::monitoring`, and that no connection lets in.
+fn needed_by_lints(out: &mut Vec<Diagnostic>, p: &Program, manifests: &Manifests) {
+    let module_groups = |m: &str| -> Vec<usize> {
+        p.groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.module.as_deref() == Some(m))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let reached_from = |groups: &[usize], i: usize| {
+        p.connections.iter().any(|c| {
+            matches!(c.source.kind, PeerKind::Group(g) if groups.contains(&g))
+                && covers_service(p, &c.target.kind, i)
+        })
+    };
+    let scrapers = module_groups("monitoring");
+    let controllers = module_groups("ingress");
+    for (i, svc) in p.services.iter().enumerate() {
+        if !svc.isolate.ingress {
+            continue;
+        }
+        let pods: Vec<&Workload> = manifests
+            .in_namespace(&svc.namespace)
+            .filter(|w| svc.selector.matches(&w.labels))
+            .collect();
+        if !scrapers.is_empty() && !reached_from(&scrapers, i) {
+            if let Some(w) = pods.iter().find(|w| {
+                w.annotations
+                    .get("prometheus.io/scrape")
+                    .is_some_and(|v| v == "true")
+            }) {
+                let port = w
+                    .annotations
+                    .get("prometheus.io/port")
+                    .cloned()
+                    .unwrap_or_else(|| "<port>".to_string());
+                out.push(
+                    Diagnostic::new(
+                        Code::ScrapeNotAllowed,
+                        svc.name_span,
+                        format!(
+                            "`{}` asks to be scraped, but no monitoring group may reach `{}`",
+                            w.display(),
+                            svc.name
+                        ),
+                    )
+                    .label("`prometheus.io/scrape: \"true\"` on its pods")
+                    .help(format!("add `prometheus -> {}:{port}`", svc.name)),
+                );
+            }
+        }
+        if !controllers.is_empty() && !reached_from(&controllers, i) {
+            let served = manifests.ingresses.iter().find_map(|ing| {
+                ing.backends.iter().find_map(|b| {
+                    let s = manifests
+                        .services
+                        .iter()
+                        .find(|s| s.name == *b && s.namespace == ing.namespace)?;
+                    let selects = pods.iter().any(|w| {
+                        w.namespace == s.namespace
+                            && s.selector.iter().all(|(k, v)| w.labels.get(k) == Some(v))
+                    });
+                    selects.then(|| (ing.name.clone(), ing.namespace.clone(), s.name.clone()))
+                })
+            });
+            if let Some((ingress, ns, backend)) = served {
+                out.push(
+                    Diagnostic::new(
+                        Code::IngressBackendNotAllowed,
+                        svc.name_span,
+                        format!("Ingress `{ns}/{ingress}` routes to `{}`, but no ingress controller group may reach it", svc.name),
+                    )
+                    .label(format!("behind Service `{backend}`"))
+                    .help(format!("add a connection from your controller, such as `ingress-nginx -> {}:<port>`", svc.name)),
+                );
+            }
+        }
+    }
 }

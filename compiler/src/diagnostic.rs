@@ -85,6 +85,12 @@ pub enum Code {
     Unused,
     /// W108: a selector on a label that controllers generate.
     GeneratedLabel,
+    /// W109: a service that reaches both the internet and other services of the cluster.
+    InternetAndCluster,
+    /// W110: pods that ask to be scraped, which no monitoring group may reach.
+    ScrapeNotAllowed,
+    /// W111: pods behind an Ingress, which no ingress controller group may reach.
+    IngressBackendNotAllowed,
 }
 
 impl Code {
@@ -122,6 +128,9 @@ impl Code {
         Code::ServiceWithoutConnections,
         Code::Unused,
         Code::GeneratedLabel,
+        Code::InternetAndCluster,
+        Code::ScrapeNotAllowed,
+        Code::IngressBackendNotAllowed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -159,6 +168,9 @@ impl Code {
             Code::ServiceWithoutConnections => "W106",
             Code::Unused => "W107",
             Code::GeneratedLabel => "W108",
+            Code::InternetAndCluster => "W109",
+            Code::ScrapeNotAllowed => "W110",
+            Code::IngressBackendNotAllowed => "W111",
         }
     }
 

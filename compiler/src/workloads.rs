@@ -28,7 +28,27 @@ pub struct Workload {
     pub name: String,
     pub namespace: String,
     pub labels: BTreeMap<String, String>,
+    /// The pod template's annotations (`prometheus.io/scrape`, …).
+    pub annotations: BTreeMap<String, String>,
     pub ports: Vec<ContainerPort>,
+}
+
+/// A Service: which pods it sends traffic to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ServiceInfo {
+    pub span: Span,
+    pub name: String,
+    pub namespace: String,
+    pub selector: BTreeMap<String, String>,
+}
+
+/// An Ingress: the Services it routes to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IngressInfo {
+    pub span: Span,
+    pub name: String,
+    pub namespace: String,
+    pub backends: Vec<String>,
 }
 
 impl Workload {
@@ -50,6 +70,8 @@ pub struct NamespaceInfo {
 pub struct Manifests {
     pub workloads: Vec<Workload>,
     pub namespaces: Vec<NamespaceInfo>,
+    pub services: Vec<ServiceInfo>,
+    pub ingresses: Vec<IngressInfo>,
     pub errors: Vec<Diagnostic>,
 }
 
@@ -57,6 +79,8 @@ impl Manifests {
     pub fn extend(&mut self, other: Manifests) {
         self.workloads.extend(other.workloads);
         self.namespaces.extend(other.namespaces);
+        self.services.extend(other.services);
+        self.ingresses.extend(other.ingresses);
         self.errors.extend(other.errors);
     }
 
@@ -177,6 +201,48 @@ fn read_object(value: &Value, span: Span, default_ns: &str, out: &mut Manifests)
             out.namespaces.push(NamespaceInfo { span, name, labels });
             None
         }),
+        ("Service", "v1") => serde_json::from_value::<core::Service>(value.clone()).map(|svc| {
+            if let Some(selector) = svc.spec.and_then(|s| s.selector).filter(|s| !s.is_empty()) {
+                out.services.push(ServiceInfo {
+                    span,
+                    name: svc.metadata.name.unwrap_or_default(),
+                    namespace: svc
+                        .metadata
+                        .namespace
+                        .unwrap_or_else(|| default_ns.to_string()),
+                    selector,
+                });
+            }
+            None
+        }),
+        ("Ingress", "networking.k8s.io/v1") => serde_json::from_value::<
+            k8s_openapi::api::networking::v1::Ingress,
+        >(value.clone())
+        .map(|ing| {
+            let spec = ing.spec.unwrap_or_default();
+            let mut backends: Vec<String> = spec
+                .default_backend
+                .iter()
+                .chain(spec.rules.iter().flatten().flat_map(|r| {
+                    r.http
+                        .iter()
+                        .flat_map(|h| h.paths.iter().map(|p| &p.backend))
+                }))
+                .filter_map(|b| b.service.as_ref().map(|s| s.name.clone()))
+                .collect();
+            backends.sort();
+            backends.dedup();
+            out.ingresses.push(IngressInfo {
+                span,
+                name: ing.metadata.name.unwrap_or_default(),
+                namespace: ing
+                    .metadata
+                    .namespace
+                    .unwrap_or_else(|| default_ns.to_string()),
+                backends,
+            });
+            None
+        }),
         ("Pod", "v1") => serde_json::from_value::<core::Pod>(value.clone())
             .map(|p| Some((p.metadata.clone(), Some(p.metadata), p.spec))),
         ("ReplicationController", "v1") => {
@@ -234,7 +300,14 @@ fn read_object(value: &Value, span: Span, default_ns: &str, out: &mut Manifests)
                 .namespace
                 .clone()
                 .unwrap_or_else(|| default_ns.to_string());
-            let labels = pod_meta.and_then(|m| m.labels).unwrap_or_default();
+            let (labels, annotations) = pod_meta
+                .map(|m| {
+                    (
+                        m.labels.unwrap_or_default(),
+                        m.annotations.unwrap_or_default(),
+                    )
+                })
+                .unwrap_or_default();
             let mut ports = Vec::new();
             if let Some(spec) = spec {
                 for c in spec
@@ -265,6 +338,7 @@ fn read_object(value: &Value, span: Span, default_ns: &str, out: &mut Manifests)
                 name: meta.name.unwrap_or_default(),
                 namespace,
                 labels,
+                annotations,
                 ports,
             });
         }
