@@ -574,31 +574,32 @@ fn needed_by_lints(out: &mut Vec<Diagnostic>, p: &Program, manifests: &Manifests
             .in_namespace(&svc.namespace)
             .filter(|w| svc.selector.matches(&w.labels))
             .collect();
-        if !scrapers.is_empty() && !reached_from(&scrapers, i) {
-            if let Some(w) = pods.iter().find(|w| {
+        if !scrapers.is_empty()
+            && !reached_from(&scrapers, i)
+            && let Some(w) = pods.iter().find(|w| {
                 w.annotations
                     .get("prometheus.io/scrape")
                     .is_some_and(|v| v == "true")
-            }) {
-                let port = w
-                    .annotations
-                    .get("prometheus.io/port")
-                    .cloned()
-                    .unwrap_or_else(|| "<port>".to_string());
-                out.push(
-                    Diagnostic::new(
-                        Code::ScrapeNotAllowed,
-                        svc.name_span,
-                        format!(
-                            "`{}` asks to be scraped, but no monitoring group may reach `{}`",
-                            w.display(),
-                            svc.name
-                        ),
-                    )
-                    .label("`prometheus.io/scrape: \"true\"` on its pods")
-                    .help(format!("add `prometheus -> {}:{port}`", svc.name)),
-                );
-            }
+            })
+        {
+            let port = w
+                .annotations
+                .get("prometheus.io/port")
+                .cloned()
+                .unwrap_or_else(|| "<port>".to_string());
+            out.push(
+                Diagnostic::new(
+                    Code::ScrapeNotAllowed,
+                    svc.name_span,
+                    format!(
+                        "`{}` asks to be scraped, but no monitoring group may reach `{}`",
+                        w.display(),
+                        svc.name
+                    ),
+                )
+                .label("`prometheus.io/scrape: \"true\"` on its pods")
+                .help(format!("add `prometheus -> {}:{port}`", svc.name)),
+            );
         }
         if !controllers.is_empty() && !reached_from(&controllers, i) {
             let served = manifests.ingresses.iter().find_map(|ing| {
