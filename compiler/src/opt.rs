@@ -23,16 +23,17 @@ pub fn optimize(lowered: &Lowered) -> Policies {
     let mut policies: Vec<PolicyIr> = lowered.values().cloned().collect();
     for p in &mut policies {
         for ingress in [true, false] {
-            let grants = p.grants(ingress).clone();
-            let kept: BTreeSet<Grant> = grants
-                .iter()
-                .filter(|g| {
-                    !grants
-                        .iter()
-                        .any(|h| h != *g && grant_covers(h, g, &p.namespace))
-                })
-                .cloned()
-                .collect();
+            // Sequentially: a grant goes only while another one that covers it stays, so two
+            // grants that cover each other (the same peer written two ways) keep one.
+            let mut kept: BTreeSet<Grant> = p.grants(ingress).clone();
+            for g in p.grants(ingress) {
+                let covered = kept
+                    .iter()
+                    .any(|h| h != g && grant_covers(h, g, &p.namespace));
+                if covered {
+                    kept.remove(g);
+                }
+            }
             *p.grants_mut(ingress) = kept;
         }
     }
