@@ -472,38 +472,17 @@ fn random_programs_compile_to_exactly_their_meaning() {
         "too few random programs compile: {compiled}"
     );
 }
+/// Prints one random program and its diagnostics, to reproduce a failure:
+/// `NETPOL_SEED=17 cargo test --test semantics show_seed -- --ignored --nocapture`.
 #[test]
 #[ignore]
-fn debug_seed() {
-    let (_, m) = random_cluster();
-    let seed = (0..300)
-        .find(|s| {
-            let (_, m) = random_cluster();
-            let mut db = netpol_compiler::db::Database::default();
-            let ws = db.workspace(vec![("random.netpol".into(), random_program(*s))]);
-            db.set_manifests(
-                ws,
-                vec![("pods.yaml".into(), m, "default".into())],
-                Vec::new(),
-            );
-            db::diagnostics(&db, ws)
-                .iter()
-                .any(|d| d.code.as_str() == "E001")
-        })
-        .unwrap_or(0);
+fn show_seed() {
+    let seed: u64 = std::env::var("NETPOL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (_, manifests) = random_cluster();
     let src = random_program(seed);
     let mut db = netpol_compiler::db::Database::default();
     let ws = db.workspace(vec![("random.netpol".into(), src.clone())]);
-    db.set_manifests(
-        ws,
-        vec![("pods.yaml".into(), m, "default".into())],
-        Vec::new(),
-    );
+    db.set_manifests(ws, vec![("pods.yaml".into(), manifests, "default".into())], Vec::new());
     let d = db::diagnostics(&db, ws).clone();
-    let d: Vec<_> = d
-        .into_iter()
-        .filter(|d| matches!(d.code.as_str(), "E001" | "E006" | "E014"))
-        .take(3)
-        .collect();
     println!("{src}\n{}", db.render(ws, &d));
 }
