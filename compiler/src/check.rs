@@ -306,15 +306,44 @@ fn broad_peers(out: &mut Vec<Diagnostic>, p: &Program) {
                 continue;
             }
             match &peer.kind {
-                PeerKind::Pods(set) if set.pods.is_all() && set.ns == NsScope::all() => out.push(
-                    Diagnostic::new(
-                        Code::BroadPeer,
-                        peer.span,
-                        "`cluster` stands for every pod of every namespace",
+                PeerKind::Pods(set) if set.pods.is_all() && set.ns == NsScope::all() => {
+                    let as_target = std::ptr::eq(peer, &c.target);
+                    let managed: Vec<String> = p
+                        .services
+                        .iter()
+                        .filter(|s| {
+                            if as_target {
+                                s.isolate.ingress
+                            } else {
+                                s.isolate.egress
+                            }
+                        })
+                        .map(|s| format!("`{}`", s.name))
+                        .take(5)
+                        .collect();
+                    let help = if managed.is_empty() {
+                        "name the services or groups that need this connection".to_string()
+                    } else if as_target {
+                        format!(
+                            "as a target, `cluster` includes this program's own services: {} accept this connection too; name the services or groups that need it",
+                            managed.join(", ")
+                        )
+                    } else {
+                        format!(
+                            "as a source, `cluster` includes this program's own services: {} may open this connection too; name the services or groups that need it",
+                            managed.join(", ")
+                        )
+                    };
+                    out.push(
+                        Diagnostic::new(
+                            Code::BroadPeer,
+                            peer.span,
+                            "`cluster` stands for every pod of every namespace",
+                        )
+                        .label("a very broad peer")
+                        .help(help),
                     )
-                    .label("a very broad peer")
-                    .help("name the services or groups that need this connection"),
-                ),
+                }
                 PeerKind::External(i) => {
                     if let Some(e) = p.externals.get(*i)
                         && e.blocks
