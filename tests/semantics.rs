@@ -327,6 +327,17 @@ fn random_program(seed: u64) -> String {
     }
     peers.push(format!("namespace {}", r.pick(&NAMESPACES)));
     peers.push("cluster".to_string());
+    peers.push("services".to_string());
+    peers.push(format!("pods {{ {} }} in cluster", random_selector(&mut r)));
+    peers.push(format!(
+        "pods {{ {} }} in namespace {}",
+        random_selector(&mut r),
+        r.pick(&NAMESPACES)
+    ));
+    peers.push(format!(
+        "namespaces {{ kubernetes.io/metadata.name not in (\"{}\") }}",
+        r.pick(&NAMESPACES)
+    ));
     for _ in 0..1 + r.below(6) {
         let source = r.pick(&peers).clone();
         let target = r.pick(&peers).clone();
@@ -477,12 +488,19 @@ fn random_programs_compile_to_exactly_their_meaning() {
 #[test]
 #[ignore]
 fn show_seed() {
-    let seed: u64 = std::env::var("NETPOL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let seed: u64 = std::env::var("NETPOL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let (_, manifests) = random_cluster();
     let src = random_program(seed);
     let mut db = netpol_compiler::db::Database::default();
     let ws = db.workspace(vec![("random.netpol".into(), src.clone())]);
-    db.set_manifests(ws, vec![("pods.yaml".into(), manifests, "default".into())], Vec::new());
+    db.set_manifests(
+        ws,
+        vec![("pods.yaml".into(), manifests, "default".into())],
+        Vec::new(),
+    );
     let d = db::diagnostics(&db, ws).clone();
     println!("{src}\n{}", db.render(ws, &d));
 }
