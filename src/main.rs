@@ -2,6 +2,7 @@
 //! expanding globs, writing output atomically) around the compiler library.
 
 mod files;
+mod import_cmd;
 mod output;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -127,6 +128,23 @@ netpol explain examples/shop --matrix --format json"
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Turn NetworkPolicy YAML into a .netpol program that compiles to the same meaning (stdout).
+    #[command(
+        long_about = "Turn existing NetworkPolicy YAML (networking.k8s.io/v1) into a readable .netpol \
+program, printed on stdout. Compiling it gives policies that allow exactly the connections the input \
+allows. Notes on stderr say what could only be said under an assumption; docs/import.md explains.\n\n\
+Examples:\n  netpol import policies/*.yaml > imported.netpol\n  \
+netpol import np.yaml --workloads 'k8s/*.yaml' > imported.netpol"
+    )]
+    Import {
+        /// NetworkPolicy YAML files (several documents per file, `List` objects too).
+        #[arg(required = true, value_name = "YAML")]
+        files: Vec<PathBuf>,
+        /// Workload manifests (namespace labels, pods, named ports), written into the program's
+        /// `workloads` line as given. Repeatable.
+        #[arg(long = "workloads", value_name = "GLOB")]
+        workloads: Vec<String>,
+    },
     /// Format .netpol files in the one canonical layout (comments are kept).
     Fmt {
         /// `.netpol` files or folders.
@@ -176,6 +194,7 @@ fn main() -> ExitCode {
             format,
             color,
         ),
+        Command::Import { files, workloads } => import_cmd::run(&files, &workloads),
         Command::Fmt { paths, check } => output::fmt(&paths, check),
     };
     ExitCode::from(code)

@@ -124,3 +124,243 @@ pub fn compile_dir(dir: &Path) -> Compiled {
     }
     compile_files(files, Some(dir))
 }
+
+/// Seeded random programs over a fixed label vocabulary, and a cluster with every combination
+/// of those labels (shared by the semantic and round-trip tests).
+pub mod random {
+    use netpol_compiler::eval::{Cluster, ContainerPort, Namespace, Pod, Protocol};
+    use std::collections::BTreeMap;
+
+    /// A small deterministic PRNG (xorshift64*), so failures reproduce from the seed.
+    pub struct Rng(pub u64);
+    impl Rng {
+        pub fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        pub fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+            &xs[self.below(xs.len())]
+        }
+        pub fn chance(&mut self, percent: u64) -> bool {
+            self.next() % 100 < percent
+        }
+    }
+
+    pub const NAMESPACES: [&str; 3] = ["n1", "n2", "n3"];
+
+    fn random_requirement(r: &mut Rng) -> String {
+        let key = *r.pick(&["app", "tier"]);
+        let vals: &[&str] = if key == "app" {
+            &["a", "b", "c"]
+        } else {
+            &["x", "y"]
+        };
+        match r.below(6) {
+            0 | 1 => format!("{key} = \"{}\"", r.pick(vals)),
+            2 => format!("{key} != \"{}\"", r.pick(vals)),
+            3 => format!("{key} in (\"{}\", \"{}\")", r.pick(vals), r.pick(vals)),
+            4 => format!("{key} not in (\"{}\")", r.pick(vals)),
+            _ => {
+                if r.chance(50) {
+                    key.to_string()
+                } else {
+                    format!("!{key}")
+                }
+            }
+        }
+    }
+
+    fn random_selector(r: &mut Rng) -> String {
+        let first = random_requirement(r);
+        if r.chance(50) {
+            return first;
+        }
+        // A second requirement on the other key, so the selector stays satisfiable.
+        loop {
+            let second = random_requirement(r);
+            let key = |s: &str| {
+                s.trim_start_matches('!')
+                    .split(' ')
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            };
+            if key(&second) != key(&first) {
+                return format!("{first}, {second}");
+            }
+        }
+    }
+
+    /// A random program over a fixed label vocabulary, and its text.
+    pub fn random_program(seed: u64) -> String {
+        let mut r = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut src = String::new();
+        let isolations = [
+            "",
+            " { isolate ingress, egress }",
+            " { isolate ingress }",
+            " { isolate egress }",
+        ];
+        let mut isolated = Vec::new();
+        for ns in NAMESPACES {
+            let iso = *r.pick(&isolations);
+            isolated.push((ns, !iso.is_empty()));
+            src.push_str(&format!("namespace {ns}{iso}\n"));
+        }
+        let mut peers: Vec<String> = Vec::new();
+        let mut service_ports: Vec<(String, bool)> = Vec::new();
+        for i in 0..1 + r.below(4) {
+            let ns = r.pick(&NAMESPACES);
+            let name = format!("s{i}");
+            let has_port = r.chance(60);
+            src.push_str(&format!(
+                "service {name} in {ns} {{\n  select {}\n",
+                random_selector(&mut r)
+            ));
+            if has_port {
+                src.push_str("  port web = 80, 81\n");
+            }
+            let ns_isolated = isolated.iter().any(|(n, i)| n == ns && *i);
+            if r.chance(25) && !ns_isolated {
+                src.push_str(&format!(
+                    "  isolate {}\n",
+                    r.pick(&["ingress", "egress", "ingress, egress"])
+                ));
+            }
+            src.push_str("}\n");
+            peers.push(name.clone());
+            service_ports.push((name, has_port));
+        }
+        for i in 0..r.below(3) {
+            let scope = match r.below(3) {
+                0 => format!("namespace {}", r.pick(&NAMESPACES)),
+                1 => format!(
+                    "namespaces {{ kubernetes.io/metadata.name in (\"{}\", \"{}\") }}",
+                    r.pick(&NAMESPACES),
+                    r.pick(&NAMESPACES)
+                ),
+                _ => "cluster".to_string(),
+            };
+            src.push_str(&format!(
+                "group g{i} = pods {{ {} }} in {scope}\n",
+                random_selector(&mut r)
+            ));
+            peers.push(format!("g{i}"));
+        }
+        let blocks = [
+            "203.0.113.0/24",
+            "198.51.100.0/24 except 198.51.100.128/25",
+            "0.0.0.0/0 except 10.0.0.0/8",
+            "2001:db8::/32",
+        ];
+        for i in 0..r.below(3) {
+            src.push_str(&format!("external e{i} = {}\n", r.pick(&blocks)));
+            peers.push(format!("e{i}"));
+        }
+        peers.push(format!("namespace {}", r.pick(&NAMESPACES)));
+        peers.push("cluster".to_string());
+        peers.push("services".to_string());
+        peers.push(format!("pods {{ {} }} in cluster", random_selector(&mut r)));
+        peers.push(format!(
+            "pods {{ {} }} in namespace {}",
+            random_selector(&mut r),
+            r.pick(&NAMESPACES)
+        ));
+        peers.push(format!(
+            "namespaces {{ kubernetes.io/metadata.name not in (\"{}\") }}",
+            r.pick(&NAMESPACES)
+        ));
+        for _ in 0..1 + r.below(6) {
+            let source = r.pick(&peers).clone();
+            let target = r.pick(&peers).clone();
+            if source.starts_with('e') && target.starts_with('e') {
+                continue;
+            }
+            let named = service_ports.iter().any(|(n, has)| *n == target && *has);
+            let ports = [
+                "80",
+                "81",
+                "80..81",
+                "8080/udp",
+                "*",
+                "(80, 8080/udp)",
+                "web",
+                "http",
+                "*/udp",
+            ];
+            let mut port = r.pick(&ports).to_string();
+            if (port == "web" && !named) || (port == "http" && (target.starts_with('e'))) {
+                port = "80".to_string();
+            }
+            src.push_str(&format!("{source} -> {target}:{port}\n"));
+        }
+        src
+    }
+
+    /// Pods with every combination of the vocabulary's labels, in each namespace.
+    pub fn random_cluster() -> (Cluster, String) {
+        let mut pods = Vec::new();
+        let mut manifests = String::new();
+        for ns in NAMESPACES {
+            for app in [Some("a"), Some("b"), Some("c"), None] {
+                for tier in [Some("x"), Some("y"), None] {
+                    let mut labels = BTreeMap::new();
+                    if let Some(a) = app {
+                        labels.insert("app".to_string(), a.to_string());
+                    }
+                    if let Some(t) = tier {
+                        labels.insert("tier".to_string(), t.to_string());
+                    }
+                    let name = format!("p-{}-{}", app.unwrap_or("none"), tier.unwrap_or("none"));
+                    let label_yaml = labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}: \"{v}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    manifests.push_str(&format!(
+                        "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}, labels: {{{label_yaml}}}}}\nspec:\n  containers:\n  - name: c\n    image: x\n    ports: [{{name: http, containerPort: 80}}, {{containerPort: 81}}, {{containerPort: 8080, protocol: UDP}}]\n"
+                    ));
+                    pods.push(Pod {
+                        namespace: ns.to_string(),
+                        name,
+                        labels,
+                        ip: None,
+                        ports: vec![
+                            ContainerPort {
+                                name: Some("http".into()),
+                                port: 80,
+                                protocol: Protocol::Tcp,
+                            },
+                            ContainerPort {
+                                name: None,
+                                port: 81,
+                                protocol: Protocol::Tcp,
+                            },
+                            ContainerPort {
+                                name: None,
+                                port: 8080,
+                                protocol: Protocol::Udp,
+                            },
+                        ],
+                    });
+                }
+            }
+        }
+        let namespaces = NAMESPACES
+            .iter()
+            .map(|n| Namespace {
+                name: n.to_string(),
+                labels: BTreeMap::from([(
+                    "kubernetes.io/metadata.name".to_string(),
+                    n.to_string(),
+                )]),
+            })
+            .collect();
+        (Cluster { namespaces, pods }, manifests)
+    }
+}

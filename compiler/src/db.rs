@@ -374,3 +374,11 @@ pub fn run_tests(
         &policies,
     ))
 }
+
+/// The manifests of the workspace as (path, text), as the driver gave them.
+pub fn manifest_texts(db: &dyn salsa::Database, ws: Workspace) -> Vec<(String, String)> {
+    ws.manifests(db)
+        .iter()
+        .map(|m| (m.path(db).clone(), m.text(db).clone()))
+        .collect()
+}

@@ -191,7 +191,20 @@ fn reorder(v: serde_json::Value) -> serde_json::Value {
                     k.clone(),
                 )
             });
-            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, reorder(v))).collect())
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| {
+                        // Labels and annotations are user data: sorted, never reordered.
+                        let v = if matches!(k.as_str(), "matchLabels" | "labels" | "annotations") {
+                            v
+                        } else {
+                            reorder(v)
+                        };
+                        (k, v)
+                    })
+                    .collect(),
+            )
         }
         serde_json::Value::Array(items) => {
             serde_json::Value::Array(items.into_iter().map(reorder).collect())
@@ -209,4 +222,36 @@ pub fn object_yaml(o: &net::NetworkPolicy) -> Result<String, String> {
     } else {
         text + "\n"
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::selector::{Constraint, Sel};
+
+    #[test]
+    fn label_keys_keep_their_sorted_order() {
+        let mut sel = Sel::all();
+        for k in ["services", "namespace", "except", "cluster", "app"] {
+            sel.require(k, Constraint::eq("x"));
+        }
+        let np = net::NetworkPolicy {
+            spec: Some(net::NetworkPolicySpec {
+                pod_selector: Some(label_selector(&sel)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let yaml = object_yaml(&np).unwrap_or_default();
+        let keys: Vec<&str> = yaml
+            .lines()
+            .filter(|l| l.starts_with("      ") && l.ends_with(": x"))
+            .map(|l| l.trim().trim_end_matches(": x"))
+            .collect();
+        assert_eq!(
+            keys,
+            ["app", "cluster", "except", "namespace", "services"],
+            "{yaml}"
+        );
+    }
 }

@@ -12,6 +12,7 @@ pub mod eval;
 pub mod explain;
 pub mod fmt;
 pub mod hir;
+pub mod import;
 pub mod ir;
 pub mod lower;
 pub mod names;

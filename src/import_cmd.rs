@@ -1,0 +1,41 @@
+//! `netpol import`: NetworkPolicy YAML files in, a `.netpol` program that means the same on
+//! stdout. The translation is the compiler library's (`netpol_compiler::import`); this file
+//! only reads the files and prints.
+
+use crate::{EXIT_OK, fail, files};
+use netpol_compiler::workloads::Manifests;
+use std::path::PathBuf;
+
+/// Reads `paths` (NetworkPolicy YAML) and the `--workloads` manifests, prints the program on
+/// stdout and the importer's notes on stderr.
+pub fn run(paths: &[PathBuf], workloads: &[String]) -> u8 {
+    let mut inputs = Vec::new();
+    for path in paths {
+        match files::read_file(path) {
+            Ok(text) => inputs.push((path.display().to_string(), text)),
+            Err(e) => return fail(e),
+        }
+    }
+    let manifests = if workloads.is_empty() {
+        Manifests::default()
+    } else {
+        match files::load_cli_manifests(workloads) {
+            Ok(m) => m,
+            Err(e) => return fail(e),
+        }
+    };
+    let imported = match netpol_compiler::import::import(&inputs, &manifests, workloads) {
+        Ok(i) => i,
+        Err(e) => return fail(e),
+    };
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = std::io::Write::write_all(&mut out, imported.program.as_bytes())
+        .and_then(|()| std::io::Write::flush(&mut out))
+    {
+        return fail(format!("cannot write to stdout: {e}"));
+    }
+    for note in &imported.notes {
+        eprintln!("note: {note}");
+    }
+    EXIT_OK
+}
