@@ -3,6 +3,7 @@
     dead_code,
     clippy::unwrap_used,
     clippy::expect_used,
+    clippy::indexing_slicing,
     reason = "test helpers: a failure should stop the test"
 )]
 
@@ -134,20 +135,20 @@ pub mod random {
     /// A small deterministic PRNG (xorshift64*), so failures reproduce from the seed.
     pub struct Rng(pub u64);
     impl Rng {
-        pub fn next(&mut self) -> u64 {
+        pub fn next_u64(&mut self) -> u64 {
             self.0 ^= self.0 >> 12;
             self.0 ^= self.0 << 25;
             self.0 ^= self.0 >> 27;
             self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
         }
         pub fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
+            (self.next_u64() % n as u64) as usize
         }
         pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
             &xs[self.below(xs.len())]
         }
         pub fn chance(&mut self, percent: u64) -> bool {
-            self.next() % 100 < percent
+            self.next_u64() % 100 < percent
         }
     }
 
