@@ -28,6 +28,21 @@ pub fn read_file(path: &Path) -> Result<String, String> {
     read_text(path)
 }
 
+/// The files a `--workloads` glob matches, sorted; an error when it is invalid or matches none.
+fn expand_cli_glob(g: &str) -> Result<Vec<PathBuf>, String> {
+    let paths = glob::glob(g)
+        .map_err(|e| format!("`--workloads {g}` is not a valid pattern: {}", e.msg))?;
+    let mut matched: Vec<PathBuf> = paths
+        .filter_map(Result::ok)
+        .filter(|p| p.is_file())
+        .collect();
+    matched.sort();
+    if matched.is_empty() {
+        return Err(format!("`--workloads {g}` matches no file"));
+    }
+    Ok(matched)
+}
+
 /// Reads the manifests matching `--workloads` globs (objects without a namespace go to
 /// `default`).
 pub fn load_cli_manifests(
@@ -36,16 +51,7 @@ pub fn load_cli_manifests(
     let mut out = netpol_compiler::workloads::Manifests::default();
     let mut id = db::MANIFEST_FILE_BASE;
     for g in globs {
-        let paths = glob::glob(g)
-            .map_err(|e| format!("`--workloads {g}` is not a valid pattern: {}", e.msg))?;
-        let mut matched: Vec<PathBuf> = paths
-            .filter_map(Result::ok)
-            .filter(|p| p.is_file())
-            .collect();
-        matched.sort();
-        if matched.is_empty() {
-            return Err(format!("`--workloads {g}` matches no file"));
-        }
+        let matched = expand_cli_glob(g)?;
         for p in matched {
             let text = read_text(&p)?;
             let m = netpol_compiler::workloads::parse_manifests(
@@ -243,16 +249,7 @@ pub fn load_manifests(
         }
     }
     for g in cli_globs {
-        let paths = glob::glob(g)
-            .map_err(|e| format!("`--workloads {g}` is not a valid pattern: {}", e.msg))?;
-        let mut matched: Vec<PathBuf> = paths
-            .filter_map(Result::ok)
-            .filter(|p| p.is_file())
-            .collect();
-        matched.sort();
-        if matched.is_empty() {
-            return Err(format!("`--workloads {g}` matches no file"));
-        }
+        let matched = expand_cli_glob(g)?;
         for p in matched {
             if seen.contains(&p) {
                 continue;

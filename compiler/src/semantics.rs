@@ -131,29 +131,6 @@ fn port_matches(sel: &PortSel, dst: Option<&Pod>, protocol: Protocol, port: u16)
 
 /// A cluster model with one pod per workload, and the program's and manifests' namespaces.
 pub fn cluster_from_manifests(p: &Program, manifests: &Manifests) -> Cluster {
-    let mut names: Vec<String> = p.namespaces.keys().cloned().collect();
-    names.extend(manifests.namespaces.iter().map(|n| n.name.clone()));
-    names.extend(manifests.workloads.iter().map(|w| w.namespace.clone()));
-    names.sort();
-    names.dedup();
-    Cluster {
-        namespaces: names
-            .iter()
-            .map(|n| crate::eval::Namespace {
-                name: n.clone(),
-                labels: namespace_labels(manifests, n),
-            })
-            .collect(),
-        pods: manifests
-            .workloads
-            .iter()
-            .map(|w| Pod {
-                namespace: w.namespace.clone(),
-                name: w.name.clone(),
-                labels: w.labels.clone(),
-                ip: None,
-                ports: w.ports.clone(),
-            })
-            .collect(),
-    }
+    let names: Vec<String> = p.namespaces.keys().cloned().collect();
+    crate::explain::cluster(manifests, &names)
 }
