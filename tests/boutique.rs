@@ -37,20 +37,9 @@ fn reference() -> Option<PathBuf> {
     None
 }
 
-fn upstream_policies(dir: &std::path::Path) -> Vec<(String, String)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("network-policies"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("network-policy-")
-        })
-        .collect();
-    files.sort();
-    files
+fn upstream_policies() -> Vec<(String, String)> {
+    common::boutique_policy_files()
+        .unwrap_or_default()
         .iter()
         .map(|p| (p.display().to_string(), std::fs::read_to_string(p).unwrap()))
         .collect()
@@ -72,7 +61,7 @@ fn ours() -> (String, Vec<NetworkPolicy>) {
 #[test]
 fn upstream_equivalent_matches_upstream_by_our_evaluator() {
     let Some(dir) = reference() else { return };
-    let theirs: Vec<NetworkPolicy> = upstream_policies(&dir)
+    let theirs: Vec<NetworkPolicy> = upstream_policies()
         .iter()
         .flat_map(|(_, text)| explain::read_policies(text).unwrap())
         .map(in_boutique)
@@ -178,18 +167,12 @@ fn upstream_equivalent_matches_upstream_by_our_evaluator() {
 #[test]
 fn upstream_equivalent_matches_upstream_by_network_config_analyzer() {
     let Some(dir) = reference() else { return };
-    let nca = common::root().join(".venv/bin/nca");
-    if !nca.exists() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "`.venv/bin/nca` is missing: run .ci/run"
-        );
-        eprintln!("skipping: `.venv/bin/nca` is missing (run .ci/run)");
+    let Some(nca) = common::venv_tool("nca") else {
         return;
-    }
+    };
     let tmp = std::env::temp_dir().join(format!("netpol-nca-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
-    let theirs: Vec<String> = upstream_policies(&dir)
+    let theirs: Vec<String> = upstream_policies()
         .iter()
         .map(|(_, text)| text.replacen("\nmetadata:\n", "\nmetadata:\n  namespace: boutique\n", 1))
         .collect();

@@ -16,6 +16,45 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A Python tool from `.venv` (tests/requirements.txt, installed by .ci/run). In CI a missing
+/// tool fails the test; elsewhere the caller skips after a notice.
+pub fn venv_tool(name: &str) -> Option<PathBuf> {
+    let tool = root().join(".venv/bin").join(name);
+    if tool.exists() {
+        return Some(tool);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "`.venv/bin/{name}` is missing: run .ci/run, which installs tests/requirements.txt"
+    );
+    eprintln!("skipping: `.venv/bin/{name}` is missing (run .ci/run to install it)");
+    None
+}
+
+/// Upstream's Online Boutique NetworkPolicy files (`../shared/reference`), sorted; `None`
+/// (a failure in CI) when the reference folder is missing.
+pub fn boutique_policy_files() -> Option<Vec<PathBuf>> {
+    let dir = root().join("../shared/reference/online-boutique/network-policies");
+    if !dir.exists() {
+        assert!(std::env::var("CI").is_err(), "{} is missing", dir.display());
+        eprintln!("skipping: {} is missing", dir.display());
+        return None;
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("network-policy-")
+        })
+        .collect();
+    files.sort();
+    Some(files)
+}
+
 /// Every example program: folders under examples/ that directly hold `.netpol` files.
 pub fn example_dirs() -> Vec<PathBuf> {
     let mut out = Vec::new();

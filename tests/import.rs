@@ -747,15 +747,9 @@ fn every_recipe_explains_like_the_evaluator() {
 #[test]
 fn every_recipe_means_the_same_by_network_config_analyzer() {
     let Some(dir) = recipes_dir() else { return };
-    let nca = common::root().join(".venv/bin/nca");
-    if !nca.exists() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "`.venv/bin/nca` is missing: run .ci/run"
-        );
-        eprintln!("skipping: `.venv/bin/nca` is missing (run .ci/run)");
+    let Some(nca) = common::venv_tool("nca") else {
         return;
-    }
+    };
     let tmp = temp_dir("nca");
     let mut runs = 0;
     for (name, text) in recipes(&dir) {
@@ -1293,10 +1287,9 @@ fn the_comparisons_catch_a_difference() {
         !diffs.is_empty(),
         "the evaluator comparison missed a changed port"
     );
-    let nca = common::root().join(".venv/bin/nca");
-    if !nca.exists() {
+    let Some(nca) = common::venv_tool("nca") else {
         return;
-    }
+    };
     let tmp = temp_dir("nca-sanity");
     std::fs::write(tmp.join("original.yaml"), &yaml).unwrap();
     std::fs::write(tmp.join("compiled.yaml"), &wrong_yaml).unwrap();
@@ -1633,23 +1626,9 @@ fn namespaces_netpol_cannot_name() {
 /// app): many pairs of rules meet between isolated pods.
 #[test]
 fn online_boutique_upstream_policies_import_exactly() {
-    let dir = common::root().join("../shared/reference/online-boutique");
-    if !dir.exists() {
-        assert!(std::env::var("CI").is_err(), "{} is missing", dir.display());
+    let Some(files) = common::boutique_policy_files() else {
         return;
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("network-policies"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("network-policy-")
-        })
-        .collect();
-    files.sort();
+    };
     let inputs: Vec<(String, String)> = files
         .iter()
         .map(|p| {
@@ -1666,7 +1645,10 @@ fn online_boutique_upstream_policies_import_exactly() {
     let (_, ours) = compile(&imported.program, None);
     let manifests = parse_manifests(
         FileId(0),
-        &std::fs::read_to_string(dir.join("kubernetes-manifests.yaml")).unwrap(),
+        &std::fs::read_to_string(
+            common::root().join("../shared/reference/online-boutique/kubernetes-manifests.yaml"),
+        )
+        .unwrap(),
         "default",
     );
     let mut cluster = netpol_compiler::explain::cluster(&manifests, &["default".to_string()]);

@@ -61,15 +61,9 @@ fn resources(cluster: &Cluster) -> String {
 
 #[test]
 fn no_example_output_has_a_redundant_policy_or_rule() {
-    let nca = common::root().join(".venv/bin/nca");
-    if !nca.exists() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "`.venv/bin/nca` is missing: run .ci/run"
-        );
-        eprintln!("skipping: `.venv/bin/nca` is missing (run .ci/run)");
+    let Some(nca) = common::venv_tool("nca") else {
         return;
-    }
+    };
     let tmp = std::env::temp_dir().join(format!("netpol-sanity-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     let mut failures = Vec::new();

@@ -185,16 +185,7 @@ fn nca_gap_exists_with_namespace_selector() {
 }
 
 fn nca() -> Option<std::path::PathBuf> {
-    let nca = common::root().join(".venv/bin/nca");
-    if nca.exists() {
-        return Some(nca);
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "`.venv/bin/nca` is missing: run .ci/run"
-    );
-    eprintln!("skipping the nca half: `.venv/bin/nca` is missing (run .ci/run)");
-    None
+    common::venv_tool("nca")
 }
 
 fn equivalent_by_nca(

@@ -16,21 +16,8 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-fn venv_tool(name: &str) -> Option<PathBuf> {
-    let p = common::root().join(".venv/bin").join(name);
-    p.exists().then_some(p)
-}
-
 fn require(name: &str) -> Option<PathBuf> {
-    let tool = venv_tool(name);
-    if tool.is_none() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "`.venv/bin/{name}` is missing: run .ci/run, which installs tests/requirements.txt"
-        );
-        eprintln!("skipping: `.venv/bin/{name}` is missing (run .ci/run to install it)");
-    }
-    tool
+    common::venv_tool(name)
 }
 
 fn compiled_examples() -> Vec<PathBuf> {
