@@ -944,32 +944,23 @@ impl Importer<'_> {
     fn pairs(&mut self) -> Vec<Stmt> {
         let mut out = Vec::new();
         let pols = self.pols.clone();
-        let egress: Vec<(usize, &Rule, PodSet)> = pols
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.skipped.is_none())
-            .flat_map(|(i, p)| {
-                p.egress.iter().flat_map(move |r| {
-                    r.peers.iter().filter_map(move |peer| match peer {
-                        Peer::Pods(set) => Some((i, r, set.clone())),
-                        _ => None,
+        // The pod peers of every rule of one direction, with the policy and rule they are in.
+        let pod_peers = |rules: fn(&Pol) -> &Vec<Rule>| -> Vec<(usize, &Rule, PodSet)> {
+            pols.iter()
+                .enumerate()
+                .filter(|(_, p)| p.skipped.is_none())
+                .flat_map(|(i, p)| {
+                    rules(p).iter().flat_map(move |r| {
+                        r.peers.iter().filter_map(move |peer| match peer {
+                            Peer::Pods(set) => Some((i, r, set.clone())),
+                            _ => None,
+                        })
                     })
                 })
-            })
-            .collect();
-        let ingress: Vec<(usize, &Rule, PodSet)> = pols
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.skipped.is_none())
-            .flat_map(|(i, p)| {
-                p.ingress.iter().flat_map(move |r| {
-                    r.peers.iter().filter_map(move |peer| match peer {
-                        Peer::Pods(set) => Some((i, r, set.clone())),
-                        _ => None,
-                    })
-                })
-            })
-            .collect();
+                .collect()
+        };
+        let egress = pod_peers(|p| &p.egress);
+        let ingress = pod_peers(|p| &p.ingress);
         for (pe_i, e, x) in &egress {
             for (pi_i, i, y) in &ingress {
                 let (Some(pe), Some(pi)) = (pols.get(*pe_i), pols.get(*pi_i)) else {

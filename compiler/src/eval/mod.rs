@@ -380,38 +380,31 @@ fn admitting_rules(
     connection: &rules::Connection<'_>,
     direction: Direction,
 ) -> Vec<usize> {
-    match direction {
-        Direction::Ingress => spec
-            .ingress
-            .iter()
-            .flatten()
-            .enumerate()
-            .filter(|(_, rule)| {
-                rules::rule_admits(
-                    namespace,
-                    rule.from.as_deref(),
-                    rule.ports.as_deref(),
-                    connection.from,
-                    connection,
-                )
-            })
-            .map(|(index, _)| index)
-            .collect(),
-        Direction::Egress => spec
-            .egress
-            .iter()
-            .flatten()
-            .enumerate()
-            .filter(|(_, rule)| {
-                rules::rule_admits(
-                    namespace,
-                    rule.to.as_deref(),
-                    rule.ports.as_deref(),
-                    connection.to,
-                    connection,
-                )
-            })
-            .map(|(index, _)| index)
-            .collect(),
-    }
+    // Each rule as (peers, ports), and the end of the connection the peers must match.
+    let (rules, peer): (Vec<_>, _) = match direction {
+        Direction::Ingress => (
+            spec.ingress
+                .iter()
+                .flatten()
+                .map(|r| (r.from.as_deref(), r.ports.as_deref()))
+                .collect(),
+            connection.from,
+        ),
+        Direction::Egress => (
+            spec.egress
+                .iter()
+                .flatten()
+                .map(|r| (r.to.as_deref(), r.ports.as_deref()))
+                .collect(),
+            connection.to,
+        ),
+    };
+    rules
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (peers, ports))| {
+            rules::rule_admits(namespace, *peers, *ports, peer, connection)
+        })
+        .map(|(index, _)| index)
+        .collect()
 }
