@@ -16,7 +16,7 @@
 mod common;
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use netpol_compiler::eval::{self, ContainerPort, Endpoint, Namespace, Pod, Protocol};
+use netpol_compiler::eval::{ContainerPort, Namespace, Pod, Protocol};
 use netpol_compiler::explain;
 use netpol_compiler::span::FileId;
 use netpol_compiler::workloads::parse_manifests;
@@ -108,45 +108,21 @@ fn upstream_equivalent_matches_upstream_by_our_evaluator() {
             });
         }
     }
-    let mut endpoints: Vec<Endpoint> = (0..cluster.pods.len()).map(Endpoint::Pod).collect();
-    for ip in ["8.8.8.8", "10.3.4.5", "2001:db8::1"] {
-        endpoints.push(Endpoint::External(ip.parse().unwrap()));
-    }
-    let mut ports: Vec<(Protocol, u16)> = cluster
-        .pods
-        .iter()
-        .flat_map(|p| p.ports.iter().map(|c| (c.protocol, c.port)))
-        .collect();
-    ports.extend([
+    let extra = [
         (Protocol::Tcp, 1),
         (Protocol::Tcp, 80),
         (Protocol::Udp, 53),
         (Protocol::Sctp, 7070),
         (Protocol::Tcp, 65535),
-    ]);
-    ports.sort();
-    ports.dedup();
-    let mut checked = 0;
-    let mut diffs = Vec::new();
-    for from in &endpoints {
-        for to in &endpoints {
-            if matches!((from, to), (Endpoint::External(_), Endpoint::External(_))) {
-                continue;
-            }
-            for &(protocol, port) in &ports {
-                let a = eval::evaluate(&theirs, &cluster, from, to, protocol, port).allowed;
-                let b = eval::evaluate(&ours, &cluster, from, to, protocol, port).allowed;
-                checked += 1;
-                if a != b {
-                    diffs.push(format!(
-                        "{} -> {} {port}/{protocol}: upstream {a}, ours {b}",
-                        explain::show(&cluster, from),
-                        explain::show(&cluster, to)
-                    ));
-                }
-            }
-        }
-    }
+    ];
+    // first: upstream, second: ours.
+    let (checked, diffs) = common::compare_policies(
+        &theirs,
+        &ours,
+        &cluster,
+        &["8.8.8.8", "10.3.4.5", "2001:db8::1"],
+        &extra,
+    );
     assert!(
         diffs.is_empty(),
         "{} differences, e.g.:\n{}",

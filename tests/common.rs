@@ -55,6 +55,51 @@ pub fn boutique_policy_files() -> Option<Vec<PathBuf>> {
     Some(files)
 }
 
+/// Compares two policy sets with the evaluator: every ordered pair of the cluster's pods and
+/// the addresses `ips` (pod to address and back), on every container port plus `extra_ports`.
+/// Returns the number of connections compared and the ones that differ.
+pub fn compare_policies(
+    a: &[NetworkPolicy],
+    b: &[NetworkPolicy],
+    cluster: &netpol_compiler::eval::Cluster,
+    ips: &[&str],
+    extra_ports: &[(netpol_compiler::eval::Protocol, u16)],
+) -> (usize, Vec<String>) {
+    use netpol_compiler::eval::{self, Endpoint};
+    let mut endpoints: Vec<Endpoint> = (0..cluster.pods.len()).map(Endpoint::Pod).collect();
+    endpoints.extend(ips.iter().map(|ip| Endpoint::External(ip.parse().unwrap())));
+    let mut ports: Vec<_> = cluster
+        .pods
+        .iter()
+        .flat_map(|p| p.ports.iter().map(|c| (c.protocol, c.port)))
+        .collect();
+    ports.extend_from_slice(extra_ports);
+    ports.sort();
+    ports.dedup();
+    let mut checked = 0;
+    let mut diffs = Vec::new();
+    for from in &endpoints {
+        for to in &endpoints {
+            if matches!((from, to), (Endpoint::External(_), Endpoint::External(_))) {
+                continue;
+            }
+            for &(protocol, port) in &ports {
+                let x = eval::evaluate(a, cluster, from, to, protocol, port).allowed;
+                let y = eval::evaluate(b, cluster, from, to, protocol, port).allowed;
+                checked += 1;
+                if x != y {
+                    diffs.push(format!(
+                        "{} -> {} {port}/{protocol}: first {x}, second {y}",
+                        netpol_compiler::explain::show(cluster, from),
+                        netpol_compiler::explain::show(cluster, to)
+                    ));
+                }
+            }
+        }
+    }
+    (checked, diffs)
+}
+
 /// Every example program: folders under examples/ that directly hold `.netpol` files.
 pub fn example_dirs() -> Vec<PathBuf> {
     let mut out = Vec::new();

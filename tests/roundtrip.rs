@@ -17,7 +17,7 @@ mod common;
 use common::random::{random_cluster, random_program};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use netpol_compiler::db::{self, Database};
-use netpol_compiler::eval::{self, Cluster, Endpoint, Protocol};
+use netpol_compiler::eval::{Cluster, Protocol};
 use netpol_compiler::span::FileId;
 use netpol_compiler::workloads::{Manifests, parse_manifests};
 use std::path::Path;
@@ -82,48 +82,24 @@ fn equivalent_by_evaluator(
     b: &[NetworkPolicy],
     cluster: &Cluster,
 ) -> Result<usize, String> {
-    let mut endpoints: Vec<Endpoint> = (0..cluster.pods.len()).map(Endpoint::Pod).collect();
-    for ip in [
+    let ips = [
         "8.8.8.8",
         "10.1.2.3",
         "203.0.113.9",
         "198.51.100.200",
         "2001:db8::5",
         "169.254.169.254",
-    ] {
-        endpoints.push(Endpoint::External(ip.parse().unwrap()));
-    }
-    let mut ports: Vec<(Protocol, u16)> = cluster
-        .pods
-        .iter()
-        .flat_map(|p| p.ports.iter().map(|c| (c.protocol, c.port)))
-        .collect();
-    ports.extend([
+    ];
+    let extra = [
         (Protocol::Tcp, 443),
         (Protocol::Udp, 53),
         (Protocol::Tcp, 9999),
-    ]);
-    ports.sort();
-    ports.dedup();
-    let mut checked = 0;
-    for from in &endpoints {
-        for to in &endpoints {
-            if matches!((from, to), (Endpoint::External(_), Endpoint::External(_))) {
-                continue;
-            }
-            for &(protocol, port) in &ports {
-                let x = eval::evaluate(a, cluster, from, to, protocol, port).allowed;
-                let y = eval::evaluate(b, cluster, from, to, protocol, port).allowed;
-                if x != y {
-                    return Err(format!(
-                        "{from:?} -> {to:?} {port}/{protocol}: original {x}, round trip {y}"
-                    ));
-                }
-                checked += 1;
-            }
-        }
+    ];
+    let (checked, diffs) = common::compare_policies(a, b, cluster, &ips, &extra);
+    match diffs.first() {
+        Some(d) => Err(format!("original vs round trip: {d}")),
+        None => Ok(checked),
     }
-    Ok(checked)
 }
 
 /// network-config-analyzer 2.1.0 gap: a peer that has both a namespaceSelector and a
