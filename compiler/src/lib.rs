@@ -7,21 +7,34 @@
 pub mod check;
 pub mod db;
 pub mod diagnostic;
-pub mod emit;
-pub mod eval;
 pub mod explain;
 pub mod fmt;
-pub mod hir;
 pub mod import;
-pub mod ir;
-pub mod lower;
-pub mod names;
-pub mod opt;
 pub mod resolve;
-pub mod selector;
 pub mod semantics;
 pub mod span;
 pub mod stdlib;
 pub mod syntax;
 pub mod testing;
-pub mod workloads;
+
+/// The back end: lowering to the IR, optimizing, emitting YAML.
+pub mod backend {
+    pub mod emit;
+    pub mod ir;
+    pub mod lower;
+    pub mod opt;
+}
+
+/// Kubernetes: names, label selectors, manifests, the NetworkPolicy evaluator.
+pub mod k8s {
+    pub mod eval;
+    pub mod names;
+    pub mod selector;
+    pub mod workloads;
+}
+
+#[path = "resolve/hir.rs"]
+pub mod hir;
+
+pub use backend::{emit, ir, lower, opt};
+pub use k8s::{eval, names, selector, workloads};
