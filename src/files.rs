@@ -47,14 +47,14 @@ fn expand_cli_glob(g: &str) -> Result<Vec<PathBuf>, String> {
 /// `default`).
 pub fn load_cli_manifests(
     globs: &[String],
-) -> Result<netpol_compiler::workloads::Manifests, String> {
-    let mut out = netpol_compiler::workloads::Manifests::default();
+) -> Result<netpol_compiler::k8s::workloads::Manifests, String> {
+    let mut out = netpol_compiler::k8s::workloads::Manifests::default();
     let mut id = db::MANIFEST_FILE_BASE;
     for g in globs {
         let matched = expand_cli_glob(g)?;
         for p in matched {
             let text = read_text(&p)?;
-            let m = netpol_compiler::workloads::parse_manifests(
+            let m = netpol_compiler::k8s::workloads::parse_manifests(
                 netpol_compiler::span::FileId(id),
                 &text,
                 "default",

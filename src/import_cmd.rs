@@ -3,7 +3,7 @@
 //! only reads the files and prints.
 
 use crate::{EXIT_OK, fail, files};
-use netpol_compiler::workloads::Manifests;
+use netpol_compiler::k8s::workloads::Manifests;
 use std::path::PathBuf;
 
 /// Reads `paths` (NetworkPolicy YAML) and the `--workloads` manifests, prints the program on

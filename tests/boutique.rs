@@ -16,10 +16,10 @@
 mod common;
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use netpol_compiler::eval::{ContainerPort, Namespace, Pod, Protocol};
 use netpol_compiler::explain;
+use netpol_compiler::k8s::eval::{ContainerPort, Namespace, Pod, Protocol};
+use netpol_compiler::k8s::workloads::parse_manifests;
 use netpol_compiler::span::FileId;
-use netpol_compiler::workloads::parse_manifests;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;

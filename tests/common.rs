@@ -61,11 +61,11 @@ pub fn boutique_policy_files() -> Option<Vec<PathBuf>> {
 pub fn compare_policies(
     a: &[NetworkPolicy],
     b: &[NetworkPolicy],
-    cluster: &netpol_compiler::eval::Cluster,
+    cluster: &netpol_compiler::k8s::eval::Cluster,
     ips: &[&str],
-    extra_ports: &[(netpol_compiler::eval::Protocol, u16)],
+    extra_ports: &[(netpol_compiler::k8s::eval::Protocol, u16)],
 ) -> (usize, Vec<String>) {
-    use netpol_compiler::eval::{self, Endpoint};
+    use netpol_compiler::k8s::eval::{self, Endpoint};
     let mut endpoints: Vec<Endpoint> = (0..cluster.pods.len()).map(Endpoint::Pod).collect();
     endpoints.extend(ips.iter().map(|ip| Endpoint::External(ip.parse().unwrap())));
     let mut ports: Vec<_> = cluster
@@ -213,7 +213,7 @@ pub fn compile_dir(dir: &Path) -> Compiled {
 /// Seeded random programs over a fixed label vocabulary, and a cluster with every combination
 /// of those labels (shared by the semantic and round-trip tests).
 pub mod random {
-    use netpol_compiler::eval::{Cluster, ContainerPort, Namespace, Pod, Protocol};
+    use netpol_compiler::k8s::eval::{Cluster, ContainerPort, Namespace, Pod, Protocol};
     use std::collections::BTreeMap;
 
     /// A small deterministic PRNG (xorshift64*), so failures reproduce from the seed.

@@ -19,10 +19,12 @@ mod common;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use netpol_compiler::eval::{self, Cluster, ContainerPort, Endpoint, Namespace, Pod, Protocol};
 use netpol_compiler::import;
+use netpol_compiler::k8s::eval::{
+    self, Cluster, ContainerPort, Endpoint, Namespace, Pod, Protocol,
+};
+use netpol_compiler::k8s::workloads::{Manifests, parse_manifests};
 use netpol_compiler::span::FileId;
-use netpol_compiler::workloads::{Manifests, parse_manifests};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

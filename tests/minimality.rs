@@ -15,8 +15,8 @@
 mod common;
 
 use netpol_compiler::db;
-use netpol_compiler::eval::{Cluster, Pod};
-use netpol_compiler::hir::NsScope;
+use netpol_compiler::k8s::eval::{Cluster, Pod};
+use netpol_compiler::resolve::hir::NsScope;
 use std::collections::BTreeMap;
 use std::process::Command;
 

@@ -145,7 +145,7 @@ fn mutated_manifests_never_panic() {
     for round in 0..300 {
         let mutated = mutate(&text, &mut rng);
         let result = std::panic::catch_unwind(|| {
-            netpol_compiler::workloads::parse_manifests(
+            netpol_compiler::k8s::workloads::parse_manifests(
                 netpol_compiler::span::FileId(1),
                 &mutated,
                 "default",

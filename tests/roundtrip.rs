@@ -17,9 +17,9 @@ mod common;
 use common::random::{random_cluster, random_program};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use netpol_compiler::db::{self, Database};
-use netpol_compiler::eval::{Cluster, Protocol};
+use netpol_compiler::k8s::eval::{Cluster, Protocol};
+use netpol_compiler::k8s::workloads::{Manifests, parse_manifests};
 use netpol_compiler::span::FileId;
-use netpol_compiler::workloads::{Manifests, parse_manifests};
 use std::path::Path;
 use std::process::Command;
 

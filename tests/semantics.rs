@@ -16,10 +16,12 @@ mod common;
 use common::random::{random_cluster, random_program};
 use common::*;
 use netpol_compiler::db;
-use netpol_compiler::eval::{self, Cluster, ContainerPort, Endpoint, Namespace, Pod, Protocol};
-use netpol_compiler::hir::{PeerKind, PortSel, Program};
+use netpol_compiler::k8s::eval::{
+    self, Cluster, ContainerPort, Endpoint, Namespace, Pod, Protocol,
+};
+use netpol_compiler::k8s::workloads::Manifests;
+use netpol_compiler::resolve::hir::{PeerKind, PortSel, Program};
 use netpol_compiler::semantics;
-use netpol_compiler::workloads::Manifests;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 

@@ -20,7 +20,7 @@ use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, Network
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use netpol_compiler::db::{MANIFEST_FILE_BASE, STD_FILE_BASE};
-use netpol_compiler::eval::{self, Cluster, Endpoint, Namespace, Pod, Protocol};
+use netpol_compiler::k8s::eval::{self, Cluster, Endpoint, Namespace, Pod, Protocol};
 use netpol_compiler::span::FileId;
 use netpol_compiler::stdlib::MODULES;
 use netpol_compiler::syntax::{self, ast};

@@ -8,17 +8,17 @@
 //!                                       └─▶ lowered ─▶ optimized ─▶ emitted (YAML)
 //! ```
 
+use crate::backend::emit;
+use crate::backend::ir::Policies;
+use crate::backend::lower::{self, Lowered, NameClash};
+use crate::backend::opt;
 use crate::check;
 use crate::diagnostic::{Code, Diagnostic, RenderFile, render, sort_diagnostics};
-use crate::emit;
-use crate::ir::Policies;
-use crate::lower::{self, Lowered, NameClash};
-use crate::opt;
+use crate::k8s::workloads::{self, Manifests};
 use crate::resolve::{self, FileAst, Resolved, StdModule};
 use crate::span::{FileId, Span, line_col};
 use crate::stdlib;
 use crate::syntax::{self, Parsed, ast};
-use crate::workloads::{self, Manifests};
 
 /// First file id of the standard library's modules.
 pub const STD_FILE_BASE: u32 = 1 << 20;

@@ -1,9 +1,9 @@
 //! `explain`: why the Kubernetes NetworkPolicy semantics allow or deny a connection, and the
 //! whole connectivity matrix, for compiled programs or any NetworkPolicy YAML.
 
-use crate::eval::{self, Cluster, Endpoint, Namespace, Pod, Protocol, SideVerdict, Verdict};
+use crate::k8s::eval::{self, Cluster, Endpoint, Namespace, Pod, Protocol, SideVerdict, Verdict};
+use crate::k8s::workloads::Manifests;
 use crate::resolve::namespace_labels;
-use crate::workloads::Manifests;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -85,7 +85,7 @@ pub fn endpoint(cluster: &Cluster, text: &str) -> Result<Endpoint, String> {
                 .iter()
                 .map(|p| format!("{}/{}", p.namespace, p.name))
                 .collect();
-            match crate::names::suggest(text, known.iter().map(String::as_str)) {
+            match crate::k8s::names::suggest(text, known.iter().map(String::as_str)) {
                 Some(s) => format!("no workload `{text}`; did you mean `{s}`?"),
                 None => format!("no workload `{text}` in the manifests"),
             }

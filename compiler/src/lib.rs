@@ -32,9 +32,3 @@ pub mod k8s {
     pub mod selector;
     pub mod workloads;
 }
-
-#[path = "resolve/hir.rs"]
-pub mod hir;
-
-pub use backend::{emit, ir, lower, opt};
-pub use k8s::{eval, names, selector, workloads};

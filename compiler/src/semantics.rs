@@ -3,10 +3,10 @@
 //! language's normative rules (docs/language.md, "What a program means") and shares no
 //! code with lowering or optimisation.
 
-use crate::eval::{Cluster, Endpoint, Pod, Protocol};
-use crate::hir::*;
+use crate::k8s::eval::{Cluster, Endpoint, Pod, Protocol};
+use crate::k8s::workloads::Manifests;
+use crate::resolve::hir::*;
 use crate::resolve::namespace_labels;
-use crate::workloads::Manifests;
 use std::net::IpAddr;
 
 /// Is the connection `from -> to` on `protocol`/`port` allowed by the program?

@@ -3,13 +3,13 @@
 //! every service, group or in-place set of pods that no workload matches (so a program
 //! without workloads can be tested too).
 
-use crate::eval::{self, Cluster, ContainerPort, Endpoint, Namespace, Pod, Protocol};
-use crate::hir::*;
+use crate::k8s::eval::{self, Cluster, ContainerPort, Endpoint, Namespace, Pod, Protocol};
+use crate::k8s::selector::{Sel, Values};
+use crate::k8s::workloads::Manifests;
+use crate::resolve::hir::*;
 use crate::resolve::namespace_labels;
-use crate::selector::{Sel, Values};
 use crate::semantics::in_blocks;
 use crate::span::Span;
-use crate::workloads::Manifests;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -1,4 +1,4 @@
-//! Conformance of `netpol_compiler::eval` against the NetworkPolicy truth tables in
+//! Conformance of `netpol_compiler::k8s::eval` against the NetworkPolicy truth tables in
 //! `shared/conformance/` (ported from the Kubernetes e2e network-policy suite, plus extra cases;
 //! see its README.md).
 //!
@@ -20,7 +20,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use netpol_compiler::eval::{
+use netpol_compiler::k8s::eval::{
     Cluster, ContainerPort, Endpoint, Namespace, Pod, Protocol, Verdict, evaluate,
 };
 use serde::Deserialize;
@@ -184,7 +184,7 @@ fn endpoint(cluster: &Cluster, text: &str) -> Result<Endpoint, String> {
 }
 
 fn explain(verdict: &Verdict) -> String {
-    let side = |side: &netpol_compiler::eval::SideVerdict| {
+    let side = |side: &netpol_compiler::k8s::eval::SideVerdict| {
         let rules: Vec<String> = side
             .allowed_by
             .iter()

@@ -11,12 +11,16 @@
     reason = "test code"
 )]
 
-use netpol_compiler::emit;
-use netpol_compiler::eval::{self, Cluster, ContainerPort, Endpoint, Namespace, Pod, Protocol};
-use netpol_compiler::hir::{Dirs, IpBlock};
-use netpol_compiler::ir::{Grant, Origin, Policy, PolicyIr, Rule, RulePeer, RulePort, ns_by_name};
-use netpol_compiler::opt;
-use netpol_compiler::selector::{Constraint, Sel};
+use netpol_compiler::backend::emit;
+use netpol_compiler::backend::ir::{
+    Grant, Origin, Policy, PolicyIr, Rule, RulePeer, RulePort, ns_by_name,
+};
+use netpol_compiler::backend::opt;
+use netpol_compiler::k8s::eval::{
+    self, Cluster, ContainerPort, Endpoint, Namespace, Pod, Protocol,
+};
+use netpol_compiler::k8s::selector::{Constraint, Sel};
+use netpol_compiler::resolve::hir::{Dirs, IpBlock};
 use netpol_compiler::span::{FileId, Span};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};

@@ -4,8 +4,8 @@
 //! (kubectl) would take for something other than a string (`on`, `no`, `y`, `null`, `1e3`,
 //! `0777`, …). Objects are sorted by namespace and name; keys come in a fixed order.
 
-use crate::ir::*;
-use crate::selector::Sel;
+use crate::backend::ir::*;
+use crate::k8s::selector::Sel;
 use k8s_openapi::api::networking::v1 as net;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, LabelSelectorRequirement, ObjectMeta,
@@ -227,7 +227,7 @@ pub fn object_yaml(o: &net::NetworkPolicy) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::selector::{Constraint, Sel};
+    use crate::k8s::selector::{Constraint, Sel};
 
     #[test]
     fn label_keys_keep_their_sorted_order() {

@@ -2,9 +2,9 @@
 //! selects), the grants (peer, port) it allows in each direction. Lowering fills it exactly;
 //! the optimizer removes redundancy and groups grants into rules; the emitter writes YAML.
 
-use crate::eval::Protocol;
-use crate::hir::{Dirs, IpBlock};
-use crate::selector::Sel;
+use crate::k8s::eval::Protocol;
+use crate::k8s::selector::Sel;
+use crate::resolve::hir::{Dirs, IpBlock};
 use crate::span::Span;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,7 +13,7 @@ pub const NAME_LABEL: &str = "kubernetes.io/metadata.name";
 /// The selector of one namespace by name.
 pub fn ns_by_name(name: &str) -> Sel {
     let mut s = Sel::all();
-    s.require(NAME_LABEL, crate::selector::Constraint::eq(name));
+    s.require(NAME_LABEL, crate::k8s::selector::Constraint::eq(name));
     s
 }
 

@@ -8,12 +8,12 @@
 //! Ingress is the same with the roles swapped. This is exact for any cluster: a pod gets a
 //! grant iff it is an isolated pod of the connection's source (egress) or target (ingress).
 
-use crate::hir::*;
-use crate::ir::*;
+use crate::backend::ir::*;
+use crate::k8s::selector::Sel;
+use crate::k8s::workloads::Manifests;
+use crate::resolve::hir::*;
 use crate::resolve::namespace_labels;
-use crate::selector::Sel;
 use crate::span::Span;
-use crate::workloads::Manifests;
 use std::collections::BTreeMap;
 
 /// The policies before optimisation, keyed by (namespace, name).

@@ -12,11 +12,11 @@
 //!    peer sets share one, whichever gives fewer entries; then peers that differ in one
 //!    label's value merge into one `In` selector.
 
-use crate::eval::Protocol;
-use crate::hir::{Dirs, IpBlock};
-use crate::ir::*;
-use crate::lower::Lowered;
-use crate::selector::Sel;
+use crate::backend::ir::*;
+use crate::backend::lower::Lowered;
+use crate::k8s::eval::Protocol;
+use crate::k8s::selector::Sel;
+use crate::resolve::hir::{Dirs, IpBlock};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn optimize(lowered: &Lowered) -> Policies {

@@ -3,13 +3,13 @@
 //! manifests describe, and what is legal but probably a mistake.
 
 use crate::diagnostic::{Code, Diagnostic};
-use crate::eval::Protocol;
-use crate::hir::*;
-use crate::names::suggest;
+use crate::k8s::eval::Protocol;
+use crate::k8s::names::suggest;
+use crate::k8s::selector::{Sel, Values};
+use crate::k8s::workloads::{Manifests, Workload};
+use crate::resolve::hir::*;
 use crate::resolve::{Resolved, namespace_labels};
-use crate::selector::{Sel, Values};
 use crate::span::Span;
-use crate::workloads::{Manifests, Workload};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Labels that controllers add to pods; selecting on them ties a policy to one rollout.

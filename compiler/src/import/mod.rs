@@ -46,12 +46,12 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::eval::{self, NAMESPACE_NAME_LABEL as NAME, Protocol};
-use crate::hir::Dirs;
-use crate::ir::RulePort;
+use crate::backend::ir::RulePort;
+use crate::k8s::eval::{self, NAMESPACE_NAME_LABEL as NAME, Protocol};
+use crate::k8s::selector::{Constraint, Sel, Values};
+use crate::k8s::workloads::{Manifests, Workload};
+use crate::resolve::hir::Dirs;
 use crate::resolve::namespace_labels;
-use crate::selector::{Constraint, Sel, Values};
-use crate::workloads::{Manifests, Workload};
 
 /// What [`import`] produces.
 #[derive(Clone, Debug, PartialEq, Eq)]

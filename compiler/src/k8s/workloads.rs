@@ -5,7 +5,7 @@
 //! reject is reported here too.
 
 use crate::diagnostic::{Code, Diagnostic};
-use crate::eval::{ContainerPort, Protocol};
+use crate::k8s::eval::{ContainerPort, Protocol};
 use crate::span::{FileId, Span};
 use k8s_openapi::api::apps::v1 as apps;
 use k8s_openapi::api::batch::v1 as batch;

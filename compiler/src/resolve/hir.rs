@@ -2,8 +2,8 @@
 //! semantic form. Built by [`crate::resolve`]; read by the checker, the lowering and the
 //! language server.
 
-use crate::eval::Protocol;
-use crate::selector::Sel;
+use crate::k8s::eval::Protocol;
+use crate::k8s::selector::Sel;
 use crate::span::Span;
 use ipnet::IpNet;
 use std::collections::BTreeMap;

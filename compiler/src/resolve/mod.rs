@@ -3,14 +3,16 @@
 //! and everything that is wrong with a declaration on its own (label syntax, address
 //! blocks, port numbers). Checks that need the workloads live in [`crate::check`].
 
+pub mod hir;
+
 use crate::diagnostic::{Code, Diagnostic};
-use crate::eval::Protocol;
-use crate::hir::*;
-use crate::names::{did_you_mean, is_dns_label, label_key_problem, label_value_problem};
-use crate::selector::{Constraint, Sel};
+use crate::k8s::eval::Protocol;
+use crate::k8s::names::{did_you_mean, is_dns_label, label_key_problem, label_value_problem};
+use crate::k8s::selector::{Constraint, Sel};
+use crate::k8s::workloads::Manifests;
+use crate::resolve::hir::*;
 use crate::span::{FileId, Span};
 use crate::syntax::ast;
-use crate::workloads::Manifests;
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -1270,7 +1272,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// Workloads that a peer's pods come from (only when its namespace is a known one).
-    fn target_workloads(&self, kind: &PeerKind) -> Vec<crate::workloads::Workload> {
+    fn target_workloads(&self, kind: &PeerKind) -> Vec<crate::k8s::workloads::Workload> {
         let Some(set) = self.program.pod_set(kind) else {
             return Vec::new();
         };
