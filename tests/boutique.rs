@@ -13,7 +13,7 @@
     reason = "test code: a failure should stop the test"
 )]
 
-mod common;
+use netpol_testkit as common;
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use netpol_compiler::explain;

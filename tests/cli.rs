@@ -9,7 +9,7 @@
     reason = "test code: a failure should stop the test"
 )]
 
-mod common;
+use netpol_testkit as common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

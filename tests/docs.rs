@@ -9,7 +9,7 @@
     reason = "test code: a failure should stop the test"
 )]
 
-mod common;
+use netpol_testkit as common;
 
 #[test]
 fn the_language_reference_quotes_the_grammar_exactly() {

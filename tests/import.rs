@@ -14,7 +14,7 @@
     reason = "test code: a failure should stop the test"
 )]
 
-mod common;
+use netpol_testkit as common;
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;

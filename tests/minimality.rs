@@ -12,7 +12,7 @@
     reason = "test code: a failure should stop the test"
 )]
 
-mod common;
+use netpol_testkit as common;
 
 use netpol_compiler::db;
 use netpol_compiler::k8s::eval::{Cluster, Pod};

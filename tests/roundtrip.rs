@@ -12,7 +12,7 @@
     reason = "test code: a failure should stop the test"
 )]
 
-mod common;
+use netpol_testkit as common;
 
 use common::random::{random_cluster, random_program};
 use k8s_openapi::api::networking::v1::NetworkPolicy;

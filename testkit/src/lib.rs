@@ -13,7 +13,8 @@ use netpol_compiler::diagnostic::Diagnostic;
 use std::path::{Path, PathBuf};
 
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // The workspace root: this crate lives in `testkit/`.
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
 /// A Python tool from `.venv` (tests/requirements.txt, installed by .ci/run). In CI a missing
