@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 
 pub fn root() -> PathBuf {
     // The workspace root: this crate lives in `testkit/`.
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit/ has a parent folder")
+        .to_path_buf()
 }
 
 /// A Python tool from `.venv` (tests/requirements.txt, installed by .ci/run). In CI a missing
