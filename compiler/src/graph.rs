@@ -45,6 +45,10 @@ pub struct Node {
     pub warnings: Vec<String>,
     /// The policies (`namespace/name`) selecting its pods.
     pub policies: Vec<String>,
+    /// Unchanged edges to DNS, drawn as a line of the node's label (`DNS: 53, 53/udp`)
+    /// rather than as edges, so that the picture stays readable (see [`drawing`]).
+    #[serde(skip)]
+    pub dns: Vec<String>,
 }
 
 /// How an edge differs from the picture it is compared with (`graph --diff`).
@@ -105,7 +109,8 @@ fn port_text(sel: &PortSel) -> String {
 }
 
 fn is_internet(e: &hir::External) -> bool {
-    e.module.as_deref() == Some("std::net") || e.blocks.iter().any(|b| b.cidr.prefix_len() == 0)
+    matches!(e.module.as_deref(), Some("net" | "std::net"))
+        || e.blocks.iter().any(|b| b.cidr.prefix_len() == 0)
 }
 
 fn contains(outer: Span, inner: Span) -> bool {
@@ -120,36 +125,56 @@ pub fn build(
     policies: &[NetworkPolicy],
     manifests: &Manifests,
 ) -> Graph {
-    let mut keys: BTreeMap<PeerKind, usize> = BTreeMap::new();
+    let mut keys: BTreeMap<NodeKey, usize> = BTreeMap::new();
     let mut nodes: Vec<Node> = Vec::new();
-    let mut add = |kind: &PeerKind, nodes: &mut Vec<Node>| -> usize {
-        if let Some(i) = keys.get(kind) {
+    let mut add = |key: &NodeKey, nodes: &mut Vec<Node>| -> usize {
+        if let Some(i) = keys.get(key) {
             return *i;
         }
         let i = nodes.len();
-        keys.insert(kind.clone(), i);
-        nodes.push(node(program, kind, i, policies, manifests));
+        keys.insert(key.clone(), i);
+        nodes.push(match key {
+            NodeKey::Peer(kind) => node(program, kind, i, policies, manifests),
+            NodeKey::Several(names) => several(program, names, i),
+        });
         i
     };
     // Every service is a node, connected or not; then the peers in program order.
     for i in 0..program.services.len() {
-        add(&PeerKind::Service(i), &mut nodes);
+        add(&NodeKey::Peer(PeerKind::Service(i)), &mut nodes);
     }
-    let mut edges: BTreeMap<(usize, usize), (BTreeSet<String>, Vec<Span>, Vec<Span>)> =
-        BTreeMap::new();
+    // A peer written once that stands for several (`services`) is one node.
+    let mut written: BTreeMap<Span, BTreeSet<PeerKind>> = BTreeMap::new();
     for c in &program.connections {
-        let a = add(&c.source.kind, &mut nodes);
-        let b = add(&c.target.kind, &mut nodes);
-        let e = edges.entry((a, b)).or_default();
-        e.0.extend(c.ports.iter().map(|(p, _)| port_text(p)));
-        e.1.push(c.span);
-        e.1.push(c.target.span);
-        e.1.push(c.source.span);
-        e.2.extend(c.ports.iter().map(|(_, s)| *s));
+        written
+            .entry(c.source.span)
+            .or_default()
+            .insert(c.source.kind.clone());
+        written
+            .entry(c.target.span)
+            .or_default()
+            .insert(c.target.kind.clone());
+    }
+    let key_of = |peer: &hir::Peer| -> NodeKey {
+        match written.get(&peer.span) {
+            Some(kinds) if kinds.len() > 1 => NodeKey::Several(kinds.iter().cloned().collect()),
+            _ => NodeKey::Peer(peer.kind.clone()),
+        }
+    };
+    let mut ends: Vec<(usize, usize)> = Vec::new();
+    let mut edges: BTreeMap<(usize, usize), BTreeSet<String>> = BTreeMap::new();
+    for c in &program.connections {
+        let a = add(&key_of(&c.source), &mut nodes);
+        let b = add(&key_of(&c.target), &mut nodes);
+        ends.push((a, b));
+        edges
+            .entry((a, b))
+            .or_default()
+            .extend(c.ports.iter().map(|(p, _)| port_text(p)));
     }
     let mut edges: Vec<Edge> = edges
         .into_iter()
-        .map(|((a, b), (ports, _, _))| Edge {
+        .map(|((a, b), ports)| Edge {
             from: format!("n{a}"),
             to: format!("n{b}"),
             ports: sort_ports(ports),
@@ -167,7 +192,7 @@ pub fn build(
         let spans: Vec<Span> = std::iter::once(d.primary.span)
             .chain(d.secondary.iter().map(|l| l.span))
             .collect();
-        for c in &program.connections {
+        for (c, (a, b)) in program.connections.iter().zip(&ends) {
             let touched = spans.iter().any(|s| {
                 contains(c.source.span, *s)
                     || contains(c.target.span, *s)
@@ -176,9 +201,6 @@ pub fn build(
             if !touched {
                 continue;
             }
-            let (Some(a), Some(b)) = (keys.get(&c.source.kind), keys.get(&c.target.kind)) else {
-                continue;
-            };
             let (from, to) = (format!("n{a}"), format!("n{b}"));
             if let Some(e) = edges.iter_mut().find(|e| e.from == from && e.to == to)
                 && !e.warnings.contains(&text)
@@ -189,7 +211,7 @@ pub fn build(
         for (i, s) in program.services.iter().enumerate() {
             if contains(s.span, d.primary.span)
                 && let Some(n) = keys
-                    .get(&PeerKind::Service(i))
+                    .get(&NodeKey::Peer(PeerKind::Service(i)))
                     .and_then(|n| nodes.get_mut(*n))
                 && !n.warnings.contains(&text)
             {
@@ -224,6 +246,33 @@ fn sort_ports(ports: BTreeSet<String>) -> Vec<String> {
     v
 }
 
+/// What a node stands for: one peer, or several written as one (`services`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum NodeKey {
+    Peer(PeerKind),
+    Several(Vec<PeerKind>),
+}
+
+fn several(program: &Program, kinds: &[PeerKind], index: usize) -> Node {
+    let all_services = kinds.len() == program.services.len()
+        && kinds.iter().all(|k| matches!(k, PeerKind::Service(_)));
+    let names: Vec<String> = kinds.iter().map(|k| program.peer_name(k)).collect();
+    Node {
+        id: format!("n{index}"),
+        name: if all_services {
+            "services (every service)".to_string()
+        } else {
+            format!("{} peers", kinds.len())
+        },
+        kind: NodeKind::Pods,
+        namespace: None,
+        detail: names.join(", "),
+        warnings: Vec::new(),
+        policies: Vec::new(),
+        dns: Vec::new(),
+    }
+}
+
 fn node(
     program: &Program,
     kind: &PeerKind,
@@ -243,7 +292,7 @@ fn node(
         }
         PeerKind::Group(i) => {
             let g = program.groups.get(*i);
-            let dns = g.is_some_and(|g| g.module.as_deref() == Some("std::dns"));
+            let dns = g.is_some_and(|g| matches!(g.module.as_deref(), Some("dns" | "std::dns")));
             (
                 if dns { NodeKind::Dns } else { NodeKind::Group },
                 g.and_then(|g| match &g.set.ns {
@@ -298,6 +347,7 @@ fn node(
         detail,
         warnings: Vec::new(),
         policies: selecting_policies(program, kind, policies, manifests),
+        dns: Vec::new(),
     }
 }
 
@@ -481,14 +531,18 @@ fn namespace_label(c: &NamespaceCluster) -> String {
 
 fn node_label(n: &Node) -> String {
     let tag = match n.kind {
-        NodeKind::Dns => " (DNS)",
-        NodeKind::Internet => " (internet)",
+        NodeKind::Dns if !n.name.contains("dns") => " (DNS)",
+        NodeKind::Internet if !n.name.contains("internet") => " (internet)",
         _ => "",
     };
     let mut label = format!("{}{tag}", n.name);
     if n.kind == NodeKind::External && !n.detail.is_empty() {
         label.push('\n');
         label.push_str(&n.detail);
+    }
+    for d in &n.dns {
+        label.push('\n');
+        label.push_str(d);
     }
     if !n.warnings.is_empty() {
         label.push_str("\n⚠ ");
@@ -513,11 +567,45 @@ fn edge_colour(e: &Edge) -> (&'static str, &'static str, &'static str) {
     }
 }
 
+/// The graph as drawn: unchanged edges without warnings to a DNS node become a line of their
+/// source's label (`DNS kube-dns: 53, 53/udp`), and a DNS node left without edges is not
+/// drawn. Every service needs DNS, and a dozen edges into one node hide the rest.
+pub fn drawing(g: &Graph) -> Graph {
+    let mut out = g.clone();
+    let dns: BTreeSet<String> = g
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Dns)
+        .map(|n| n.id.clone())
+        .collect();
+    let mut kept = Vec::new();
+    for e in &g.edges {
+        let fold = dns.contains(&e.to) && e.status == EdgeStatus::Same && e.warnings.is_empty();
+        let target = g
+            .nodes
+            .iter()
+            .find(|n| n.id == e.to)
+            .map(|n| n.name.clone());
+        match (fold, target, out.nodes.iter_mut().find(|n| n.id == e.from)) {
+            (true, Some(t), Some(source)) => source.dns.push(format!("DNS {t}: {}", e.label())),
+            _ => kept.push(e.clone()),
+        }
+    }
+    out.edges = kept;
+    out.nodes.retain(|n| {
+        n.kind != NodeKind::Dns
+            || out.edges.iter().any(|e| e.from == n.id || e.to == n.id)
+            || g.edges.iter().all(|e| e.from != n.id && e.to != n.id)
+    });
+    out
+}
+
 /// The graph in Graphviz DOT, clustered by namespace. With `clusters` false (for layout
 /// engines that cannot nest), namespaces are written into the node labels instead.
 pub fn to_dot(g: &Graph, clusters: bool) -> String {
+    let g = &drawing(g);
     let mut out = String::from(
-        "digraph netpol {\n  graph [rankdir=LR, fontname=\"Helvetica\", fontsize=12, nodesep=0.35, ranksep=1.1, newrank=true];\n  node [fontname=\"Helvetica\", fontsize=11, style=\"filled,rounded\", penwidth=1.2];\n  edge [fontname=\"Helvetica\", fontsize=10, arrowsize=0.7];\n",
+        "digraph netpol {\n  graph [rankdir=LR, fontname=\"Helvetica\", fontsize=12, nodesep=0.5, ranksep=1.2, margin=0.2];\n  node [fontname=\"Helvetica\", fontsize=11, style=\"filled,rounded\", penwidth=1.2];\n  edge [fontname=\"Helvetica\", fontsize=10, arrowsize=0.7];\n",
     );
     let node_line = |n: &Node, indent: &str, with_ns: bool| {
         let l = look(n.kind);
@@ -561,13 +649,23 @@ pub fn to_dot(g: &Graph, clusters: bool) -> String {
             if members.is_empty() {
                 continue;
             }
+            // The namespace's name is a node (a plain text one, stacked with the first member),
+            // not the cluster's label: edges are routed around nodes but not around labels.
             out.push_str(&format!(
-                "  subgraph cluster_{ci} {{\n    label={};\n    style={};\n    color={};\n    bgcolor={};\n",
-                dot_string(&namespace_label(c)),
+                "  subgraph cluster_{ci} {{\n    label=\"\";\n    margin=10;\n    style={};\n    color={};\n    bgcolor={};\n",
                 dot_string(if c.isolated.any() { "rounded" } else { "rounded,dashed" }),
                 dot_string(if c.isolated.any() { "#2f5d8a" } else { "#999999" }),
                 dot_string(if c.isolated.any() { "#f3f8fc" } else { "#ffffff" }),
             ));
+            out.push_str(&format!(
+                "    ns{ci} [id={}, label={}, shape=plaintext, style=\"\", fontsize=12, fontcolor={}];\n",
+                dot_string(&format!("ns{ci}")),
+                dot_string(&namespace_label(c)),
+                dot_string(if c.isolated.any() { "#2f5d8a" } else { "#555555" }),
+            ));
+            if let Some(first) = members.first() {
+                out.push_str(&format!("    {{ rank=same; ns{ci}; {}; }}\n", first.id));
+            }
             for n in members {
                 out.push_str(&node_line(n, "    ", false));
             }
@@ -624,6 +722,7 @@ fn mermaid_string(s: &str) -> String {
 
 /// The graph as a Mermaid flowchart (GitHub renders it in Markdown).
 pub fn to_mermaid(g: &Graph) -> String {
+    let g = &drawing(g);
     let mut out = String::from("flowchart LR\n");
     let node_line = |n: &Node| {
         let label = mermaid_string(&node_label(n));
