@@ -46,8 +46,9 @@ pub struct Naming {
 }
 
 impl Naming {
-    /// Names pods after the services of `programs` that select them (`namespace/service`,
-    /// the first program that has one wins) and addresses after their externals.
+    /// Names pods after the services of `programs` (newest first) that select them
+    /// (`namespace/service`, the first program that has one wins) and addresses after their
+    /// externals.
     pub fn from_programs(programs: &[&Program], cluster: &Cluster) -> Naming {
         let pod_groups = cluster
             .pods
@@ -64,11 +65,17 @@ impl Naming {
                 })
             })
             .collect();
+        // An external of a later program whose name an earlier one gives other blocks is
+        // named `name (before)`.
         let mut externals: Vec<(String, Vec<IpBlock>)> = Vec::new();
-        for p in programs {
+        for (i, p) in programs.iter().enumerate() {
             for e in &p.externals {
-                if !externals.iter().any(|(n, _)| *n == e.name) {
-                    externals.push((e.name.clone(), e.blocks.clone()));
+                match externals.iter().find(|(n, _)| *n == e.name) {
+                    None => externals.push((e.name.clone(), e.blocks.clone())),
+                    Some((_, blocks)) if *blocks != e.blocks && i > 0 => {
+                        externals.push((format!("{} (before)", e.name), e.blocks.clone()));
+                    }
+                    Some(_) => {}
                 }
             }
         }
@@ -102,6 +109,9 @@ pub struct FuturePods {
     pub namespace: String,
     /// The labels they carry, in netpol selector syntax (`{}`: any labels).
     pub labels: String,
+    /// The same, as a selector.
+    #[serde(skip)]
+    pub selector: Sel,
 }
 
 /// One connection that changed. Exactly one of each `from*` and `to*` field is set: `from`
@@ -352,7 +362,9 @@ pub fn diff(
     }
     out.summary = group_lines(&changes, cluster, naming, &regions);
 
-    future_pods(old, new, cluster, naming, &regions, &ports, &mut out);
+    future_pods(
+        old, new, cluster, naming, &regions, &ports, &changes, &mut out,
+    );
 
     out.added.sort();
     out.removed.sort();
@@ -497,12 +509,6 @@ fn regions(policies: &[&NetworkPolicy], naming: &Naming) -> Vec<Region> {
             }
         }
     }
-    for (_, blocks) in &naming.externals {
-        for b in blocks {
-            nets.insert(b.cidr.trunc());
-            nets.extend(b.except.iter().map(IpNet::trunc));
-        }
-    }
     let nets: Vec<IpNet> = nets.into_iter().collect();
     let mut out = Vec::new();
     for net in &nets {
@@ -525,8 +531,9 @@ fn regions(policies: &[&NetworkPolicy], naming: &Naming) -> Vec<Region> {
             let list: Vec<String> = children.iter().map(IpNet::to_string).collect();
             format!("{net} except {}", list.join(", "))
         };
-        // The externals holding the address, by their most specific block holding it; the
-        // most specific ones name the region.
+        // The externals holding the whole region, by their most specific block holding it;
+        // the most specific ones name the region. (Regions come from the policies alone, so
+        // that the raw connections do not depend on how the sides were given.)
         let holding: Vec<(&str, u8)> = naming
             .externals
             .iter()
@@ -534,7 +541,11 @@ fn regions(policies: &[&NetworkPolicy], naming: &Naming) -> Vec<Region> {
                 blocks
                     .iter()
                     .filter(|b| {
-                        b.cidr.contains(&address) && !b.except.iter().any(|e| e.contains(&address))
+                        b.cidr.contains(net)
+                            && b.except.iter().all(|x| {
+                                !(x.contains(net) || net.contains(x))
+                                    || children.iter().any(|c| c.contains(x))
+                            })
                     })
                     .map(|b| b.cidr.prefix_len())
                     .max()
@@ -818,6 +829,9 @@ fn labels_of(
     labels
 }
 
+/// A change seen from one pod: (change, the pod is the source, the other end, ports).
+type Tuple = (Change, bool, End, Ports);
+
 /// What decides how policies treat pod `slot`: for each policy, whether it selects the pod,
 /// and for each peer of each rule, whether it matches the pod.
 fn behaviour(policies: &[&NetworkPolicy], cluster: &Cluster, slot: usize) -> Vec<bool> {
@@ -845,10 +859,21 @@ fn future_pods(
     naming: &Naming,
     regions: &[Region],
     ports: &[Ports],
+    changes: &[(Change, End, End, Ports)],
     out: &mut Diff,
 ) {
     let both: Vec<&NetworkPolicy> = old.iter().chain(new.iter()).collect();
     let sels = selectors(&both);
+    // What each existing pod shows: (change, it is the source, the other end, ports).
+    let mut shown: BTreeMap<usize, BTreeSet<Tuple>> = BTreeMap::new();
+    for (c, from, to, p) in changes {
+        if let End::Pod(i) = from {
+            shown.entry(*i).or_default().insert((*c, true, *to, *p));
+        }
+        if let End::Pod(j) = to {
+            shown.entry(*j).or_default().insert((*c, false, *from, *p));
+        }
+    }
     let vocab_map = vocabulary(&sels);
     let vocab: Vec<(&String, &Vec<LabelOption>, String)> = vocab_map
         .iter()
@@ -906,16 +931,20 @@ fn future_pods(
                 .or_default()
                 .push(ci);
         }
-        let existing: BTreeSet<Vec<bool>> = cluster
-            .pods
-            .iter()
-            .filter(|p| p.namespace == *ns)
-            .map(|p| signature(&p.labels))
-            .collect();
+        // The changes each existing pod of the namespace shows, by its behaviour: a new pod's
+        // change is visible only there when no existing pod that behaves alike shows it.
+        let mut existing: BTreeMap<Vec<bool>, BTreeSet<Tuple>> = BTreeMap::new();
+        for (i, p) in cluster.pods.iter().enumerate() {
+            if p.namespace == *ns {
+                let seen = existing.entry(signature(&p.labels)).or_default();
+                seen.extend(shown.get(&i).into_iter().flatten().copied());
+            }
+        }
         // Per (change, the new pod is the source, peer group, ports): the classes that see it,
         // the peers, the raw count, and whether a class no existing pod behaves like sees it.
-        type Seen = (BTreeSet<usize>, BTreeSet<(End, Ports)>, bool);
-        let mut seen: BTreeMap<(Change, bool, String, String), Seen> = BTreeMap::new();
+        // Keyed by the exact (peer, ports) pairs too: a line's classes all see all its pairs.
+        type SeenKey = (Change, bool, String, String, BTreeSet<(End, Ports)>);
+        let mut seen: BTreeMap<SeenKey, (BTreeSet<usize>, bool)> = BTreeMap::new();
         for (sig, members) in &by_sig {
             let Some(first) = members.first().and_then(|c| classes.get(*c)) else {
                 continue;
@@ -959,7 +988,8 @@ fn future_pods(
                     }
                 }
             }
-            let novel = !existing.contains(sig);
+            let covered = existing.get(sig);
+            let novel = |t: &Tuple| covered.is_none_or(|c| !c.contains(t));
             // Group this signature's changes by (change, direction, peer group) -> ports.
             let mut per: BTreeMap<(Change, bool, String), BTreeSet<(End, Ports)>> = BTreeMap::new();
             for (c, outgoing, peer, p) in &found {
@@ -973,13 +1003,17 @@ fn future_pods(
             }
             for ((c, outgoing, g), pairs) in per {
                 let ps: BTreeSet<Ports> = pairs.iter().map(|(_, p)| *p).collect();
-                let e = seen.entry((c, outgoing, g, ports_text(&ps))).or_default();
+                let fresh = pairs
+                    .iter()
+                    .any(|(peer, p)| novel(&(c, outgoing, *peer, *p)));
+                let e = seen
+                    .entry((c, outgoing, g, ports_text(&ps), pairs))
+                    .or_default();
                 e.0.extend(members.iter().copied());
-                e.1.extend(pairs);
-                e.2 |= novel;
+                e.1 |= fresh;
             }
         }
-        for ((change, outgoing, group, ports_s), (members, pairs, novel)) in seen {
+        for ((change, outgoing, group, ports_s, pairs), (members, novel)) in seen {
             if !novel {
                 continue;
             }
@@ -1003,6 +1037,7 @@ fn future_pods(
                 let who = FuturePods {
                     namespace: ns.clone(),
                     labels: sel.display(),
+                    selector: sel.clone(),
                 };
                 let me = if sel.is_all() {
                     format!("any new pod in {ns}")
