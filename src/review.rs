@@ -27,6 +27,7 @@ pub struct Side {
     pub manifests: Manifests,
     /// The program, when the side is one (not `--policies`).
     pub program: Option<Program>,
+    /// The program's diagnostics, with spans as the program's (for the graph's warnings).
     pub diagnostics: Vec<Diagnostic>,
     /// The program's declared namespaces (they are part of the cluster even without pods).
     pub namespaces: Vec<String>,
@@ -68,10 +69,11 @@ pub fn program(
     let program = db::resolved(&loaded.db, loaded.ws).program.clone();
     Ok(Side {
         policies,
+        // Spans relative to their items, as the resolved program's are.
+        diagnostics: db::program_diagnostics(&loaded.db, loaded.ws).clone(),
         manifests: db::manifests(&loaded.db, loaded.ws).clone(),
         namespaces: program.namespaces.keys().cloned().collect(),
         program: Some(program),
-        diagnostics,
     })
 }
 
@@ -121,7 +123,8 @@ pub fn policies(source: &Source<'_>, paths: &[PathBuf], workloads: &[String]) ->
         Source::Git(repo, rev) => {
             let mut m = Manifests::default();
             for (i, (path, text, ns)) in git_globs(repo, rev, workloads)?.into_iter().enumerate() {
-                let id = FileId(db::MANIFEST_FILE_BASE + u32::try_from(i).unwrap_or(0));
+                // Read without a database: any distinct ids do.
+                let id = FileId(u64::try_from(i).unwrap_or(u64::MAX));
                 let parsed = parse_manifests(id, &text, &ns);
                 if let Some(e) = parsed.errors.first() {
                     return Err(fail(format!("`{path}`: {}", e.message)));
@@ -328,10 +331,11 @@ fn load_git(
     }
     db.set_manifests(ws, manifests, errors);
     let mut display = db.all_files(ws);
-    for (id, path, _) in &mut display {
-        if id.0 < db::STD_FILE_BASE
-            && let Some((_, repo_path, _)) = program_files.iter().find(|(rel, _, _)| rel == path)
-        {
+    for (rel, repo_path, _) in &program_files {
+        let Some(id) = db.file(rel).map(|file| file.id(&db)) else {
+            continue;
+        };
+        if let Some((_, path, _)) = display.iter_mut().find(|(i, _, _)| *i == id) {
             *path = format!("{}:{repo_path}", rev.name);
         }
     }
