@@ -366,9 +366,59 @@ pub fn diff(
         old, new, cluster, naming, &regions, &ports, &changes, &mut out,
     );
 
-    out.added.sort();
-    out.removed.sort();
+    out.added = merge_ranges(std::mem::take(&mut out.added));
+    out.removed = merge_ranges(std::mem::take(&mut out.removed));
     out.summary.sort();
+    out
+}
+
+/// Sorts, and joins entries to or from addresses or future pods whose port classes are
+/// adjacent into one range (pod-to-pod entries stay one port each, as matrix cells are).
+fn merge_ranges(mut list: Vec<Connection>) -> Vec<Connection> {
+    // By ends, then protocol, then port: the ranges of one pair and protocol are neighbours.
+    list.sort_by(|a, b| {
+        let key = |c: &Connection| {
+            (
+                c.from.clone(),
+                c.from_external.clone(),
+                c.from_future.clone(),
+                c.to.clone(),
+                c.to_external.clone(),
+                c.to_future.clone(),
+                c.protocol.clone(),
+                c.port,
+                c.end_port,
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    let mergeable = |c: &Connection| {
+        c.from_external.is_some()
+            || c.to_external.is_some()
+            || c.from_future.is_some()
+            || c.to_future.is_some()
+    };
+    let same_ends = |a: &Connection, b: &Connection| {
+        a.from == b.from
+            && a.from_external == b.from_external
+            && a.from_future == b.from_future
+            && a.to == b.to
+            && a.to_external == b.to_external
+            && a.to_future == b.to_future
+            && a.protocol == b.protocol
+    };
+    let mut out: Vec<Connection> = Vec::new();
+    for c in list {
+        if let Some(last) = out.last_mut()
+            && mergeable(&c)
+            && same_ends(last, &c)
+            && u32::from(last.end_port.unwrap_or(last.port)) + 1 == u32::from(c.port)
+        {
+            last.end_port = Some(c.end_port.unwrap_or(c.port));
+            continue;
+        }
+        out.push(c);
+    }
     out
 }
 
@@ -1337,8 +1387,15 @@ pub fn render_markdown(d: &Diff) -> String {
             if list.is_empty() {
                 continue;
             }
+            let list: Vec<&Connection> = list
+                .iter()
+                .filter(|c| c.from_future.is_none() && c.to_future.is_none())
+                .collect();
+            if list.is_empty() {
+                continue;
+            }
             out.push_str(&format!(
-                "<details><summary>every connection {title} ({})</summary>\n\n",
+                "<details><summary>every connection {title} between existing pods and addresses ({})</summary>\n\n",
                 list.len()
             ));
             for c in list.iter().take(MAX_LISTED) {

@@ -393,11 +393,20 @@ fn selecting_policies(
 /// `new` lacks as removed (nodes matched by kind and name, ports compared as sets).
 pub fn compare(old: &Graph, new: &Graph) -> Graph {
     let mut out = new.clone();
+    // Nodes are matched by kind, name and namespace; externals by their blocks too (an
+    // external that now means other addresses is another peer).
     let key = |g: &Graph, id: &str| {
-        g.nodes
-            .iter()
-            .find(|n| n.id == id)
-            .map(|n| (n.kind, n.name.clone(), n.namespace.clone()))
+        g.nodes.iter().find(|n| n.id == id).map(|n| {
+            let blocks =
+                matches!(n.kind, NodeKind::External | NodeKind::Internet).then(|| n.detail.clone());
+            (n.kind, n.name.clone(), n.namespace.clone(), blocks)
+        })
+    };
+    let same_node = |a: &Node, b: &Node| {
+        a.kind == b.kind
+            && a.name == b.name
+            && a.namespace == b.namespace
+            && (!matches!(a.kind, NodeKind::External | NodeKind::Internet) || a.detail == b.detail)
     };
     let edge_keys = |g: &Graph| -> BTreeMap<_, BTreeSet<String>> {
         g.edges
@@ -429,11 +438,7 @@ pub fn compare(old: &Graph, new: &Graph) -> Graph {
             let Some(n) = old.nodes.iter().find(|n| n.id == id) else {
                 return String::new();
             };
-            if let Some(m) = out
-                .nodes
-                .iter()
-                .find(|m| m.kind == n.kind && m.name == n.name && m.namespace == n.namespace)
-            {
+            if let Some(m) = out.nodes.iter().find(|m| same_node(m, n)) {
                 return m.id.clone();
             }
             let mut m = n.clone();
