@@ -185,13 +185,36 @@ fn merge_addresses(lines: Vec<Line>, regions: &[Region]) -> Vec<Line> {
         if set.len() == regions.len() {
             return "any address".to_string();
         }
+        // Externals whose every region is in the set name those regions (largest first);
+        // the rest are named one by one.
         let names = |keep: bool| {
-            let mut v: Vec<&str> = regions
-                .iter()
-                .enumerate()
-                .filter(|(r, _)| set.contains(r) == keep)
-                .map(|(_, g)| g.name.as_str())
+            let chosen: BTreeSet<usize> = (0..regions.len())
+                .filter(|r| set.contains(r) == keep)
                 .collect();
+            let mut externals: Vec<(&str, BTreeSet<usize>)> = Vec::new();
+            for g in regions {
+                for n in &g.within {
+                    if !externals.iter().any(|(m, _)| m == n) {
+                        let of: BTreeSet<usize> = (0..regions.len())
+                            .filter(|r| regions.get(*r).is_some_and(|x| x.within.contains(n)))
+                            .collect();
+                        externals.push((n.as_str(), of));
+                    }
+                }
+            }
+            externals.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+            let mut left = chosen.clone();
+            let mut v: Vec<String> = Vec::new();
+            for (n, of) in externals {
+                if of.len() > 1 && of.is_subset(&chosen) && !of.is_disjoint(&left) {
+                    v.push(n.to_string());
+                    left = left.difference(&of).copied().collect();
+                }
+            }
+            v.extend(
+                left.iter()
+                    .filter_map(|r| regions.get(*r).map(|g| g.name.clone())),
+            );
             v.sort();
             v.join(", ")
         };
@@ -269,6 +292,8 @@ struct Region {
     address: IpAddr,
     block: String,
     name: String,
+    /// The externals that hold the whole region.
+    within: Vec<String>,
 }
 
 /// The difference between `old` and `new` over `cluster`.
@@ -613,10 +638,12 @@ fn regions(policies: &[&NetworkPolicy], naming: &Naming) -> Vec<Region> {
         } else {
             format!("{} ({block})", names.join("/"))
         };
+        let within = holding.iter().map(|(n, _)| (*n).to_string()).collect();
         out.push(Region {
             address,
             block,
             name,
+            within,
         });
     }
     out
@@ -1297,11 +1324,33 @@ fn headline(d: &Diff) -> String {
     if !d.changed() {
         return "no change in allowed connections".to_string();
     }
+    let lines = |c: Change| d.summary.iter().filter(|l| l.change == c).count();
     format!(
         "{} added, {} removed",
-        plural(d.added.len(), "connection"),
-        d.removed.len()
+        plural(lines(Change::Added), "change"),
+        lines(Change::Removed)
     )
+}
+
+/// How many raw connections the report stands for, known pods and addresses apart from pods
+/// that do not exist yet.
+fn counts(d: &Diff) -> String {
+    let future = |c: &&Connection| c.from_future.is_some() || c.to_future.is_some();
+    let (fa, fr) = (
+        d.added.iter().filter(future).count(),
+        d.removed.iter().filter(future).count(),
+    );
+    let (ka, kr) = (d.added.len() - fa, d.removed.len() - fr);
+    let mut out = format!(
+        "existing pods and addresses: {} added, {kr} removed",
+        plural(ka, "connection")
+    );
+    if fa + fr > 0 {
+        out.push_str(&format!(
+            "; pods that do not exist yet: {fa} added, {fr} removed"
+        ));
+    }
+    out
 }
 
 fn plural(n: usize, word: &str) -> String {
@@ -1352,6 +1401,9 @@ pub fn render_text(d: &Diff) -> String {
         }
     }
     out.push_str(&headline(d));
+    if d.changed() {
+        out.push_str(&format!(" ({})", counts(d)));
+    }
     out.push('\n');
     let policies = policies_text(&d.policies);
     if policies.is_empty() {
@@ -1372,6 +1424,7 @@ const MAX_LISTED: usize = 100;
 pub fn render_markdown(d: &Diff) -> String {
     let mut out = format!("### netpol diff: {}\n\n", headline(d));
     if d.changed() {
+        out.push_str(&format!("{}\n\n", md_cell(&counts(d))));
         out.push_str("| change | from | to | ports |\n|---|---|---|---|\n");
         for l in &d.summary {
             out.push_str(&format!(

@@ -744,8 +744,7 @@ pub fn to_mermaid(g: &Graph) -> String {
             NodeKind::Dns => "dns",
             NodeKind::Internet => "internet",
         };
-        let warn = if n.warnings.is_empty() { "" } else { ",warned" };
-        format!("{}{shape}:::{class}{warn}", n.id)
+        format!("{}{shape}:::{class}", n.id)
     };
     for (ci, c) in g.namespaces.iter().enumerate() {
         let members: Vec<&Node> = g
@@ -819,6 +818,15 @@ pub fn to_mermaid(g: &Graph) -> String {
         ));
     }
     out.push_str("  classDef warned stroke:#d4700a,stroke-width:3px\n");
+    let warned: Vec<&str> = g
+        .nodes
+        .iter()
+        .filter(|n| !n.warnings.is_empty())
+        .map(|n| n.id.as_str())
+        .collect();
+    if !warned.is_empty() {
+        out.push_str(&format!("  class {} warned\n", warned.join(",")));
+    }
     out
 }
 
