@@ -149,7 +149,7 @@ netpol import np.yaml --workloads 'k8s/*.yaml' > imported.netpol"
         #[arg(long = "workloads", value_name = "GLOB")]
         workloads: Vec<String>,
     },
-    /// Which connections a change adds or removes (two programs, two git revisions, or two YAML sets).
+    /// Which connections a change adds or removes, computed from meaning.
     #[command(
         long_about = "Compare two versions of the network policy in connection terms, computed from \
 meaning (the NetworkPolicy evaluator), never from text: the connections between the workloads' pods \
@@ -160,7 +160,7 @@ netpol diff --policies old.yaml new.yaml --workloads 'k8s/*.yaml' --format json\
 netpol diff --git HEAD policies/ --exit-code"
     )]
     Diff(diff_cmd::DiffArgs),
-    /// Draw the service graph: DOT, Mermaid, SVG, or an interactive HTML page.
+    /// Draw the service graph (DOT, Mermaid, SVG, or an HTML page).
     #[command(
         long_about = "Draw a program's service graph: services, groups and externals as nodes, \
 clustered by namespace, edges labelled with ports; DNS and internet peers and warnings (W103, W109) \

@@ -88,6 +88,15 @@ fn diff_of_a_real_change_in_every_format() {
         insta::with_settings!({snapshot_suffix => format}, {
             insta::assert_snapshot!(r.stdout);
         });
+        // docs/review.md shows this very change.
+        if format != "json" {
+            let docs = std::fs::read_to_string(common::root().join("docs/review.md")).unwrap();
+            assert!(
+                docs.contains(&r.stdout),
+                "docs/review.md does not show the current {format} output:\n{}",
+                r.stdout
+            );
+        }
         let again = netpol_in(&dir, &["diff", "old", "new", "--format", format]);
         assert_eq!(again.stdout, r.stdout, "output differs between runs");
     }
