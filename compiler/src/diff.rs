@@ -388,7 +388,11 @@ pub fn diff(
     out.summary = group_lines(&changes, cluster, naming, &regions);
 
     future_pods(
-        old, new, cluster, naming, &regions, &ports, &changes, &mut out,
+        (old, new),
+        (cluster, naming),
+        (&regions, &ports),
+        &changes,
+        &mut out,
     );
 
     out.added = merge_ranges(std::mem::take(&mut out.added));
@@ -500,9 +504,14 @@ fn policy_changes(old: &[NetworkPolicy], new: &[NetworkPolicy]) -> PolicyChanges
 // ---------------------------------------------------------------------------------------
 // Ports and addresses the policies can tell apart.
 
-fn all_rules(
-    policy: &NetworkPolicy,
-) -> Vec<(Option<&[NetworkPolicyPeer]>, Option<&[NetworkPolicyPort]>)> {
+/// A rule's peers (`from` or `to`) and ports.
+type Rule<'a> = (
+    Option<&'a [NetworkPolicyPeer]>,
+    Option<&'a [NetworkPolicyPort]>,
+);
+
+/// Every ingress and egress rule of a policy.
+fn all_rules(policy: &NetworkPolicy) -> Vec<Rule<'_>> {
     let mut out = Vec::new();
     if let Some(spec) = &policy.spec {
         for r in spec.ingress.iter().flatten() {
@@ -930,12 +939,9 @@ fn behaviour(policies: &[&NetworkPolicy], cluster: &Cluster, slot: usize) -> Vec
 
 /// Adds the changes that pods that do not exist yet would see.
 fn future_pods(
-    old: &[NetworkPolicy],
-    new: &[NetworkPolicy],
-    cluster: &Cluster,
-    naming: &Naming,
-    regions: &[Region],
-    ports: &[Ports],
+    (old, new): (&[NetworkPolicy], &[NetworkPolicy]),
+    (cluster, naming): (&Cluster, &Naming),
+    (regions, ports): (&[Region], &[Ports]),
     changes: &[(Change, End, End, Ports)],
     out: &mut Diff,
 ) {
