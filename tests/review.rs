@@ -15,23 +15,10 @@ use netpol_testkit as common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use common::Run;
 
 fn netpol_in(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_netpol"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    common::run(env!("CARGO_BIN_EXE_netpol"), dir, args)
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -274,17 +261,24 @@ fn git(dir: &Path, args: &[&str]) {
     );
 }
 
-#[test]
-fn diff_of_two_git_revisions_reads_the_trees() {
-    let repo = std::env::temp_dir().join(format!("netpol-review-git-{}", std::process::id()));
+/// A git repository holding the shop example in `policies/` (after `prepare`), committed.
+fn scratch_repo(name: &str, prepare: impl FnOnce(&Path)) -> PathBuf {
+    let repo = std::env::temp_dir().join(format!("netpol-repo-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&repo);
     copy_dir(
         &common::root().join("examples/shop"),
         &repo.join("policies"),
     );
+    prepare(&repo.join("policies"));
     git(&repo, &["init", "-q"]);
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-qm", "shop"]);
+    repo
+}
+
+#[test]
+fn diff_of_two_git_revisions_reads_the_trees() {
+    let repo = scratch_repo("git", |_| {});
     apply_change(&repo.join("policies"));
     git(
         &repo,
@@ -358,26 +352,15 @@ fn diff_of_two_git_revisions_reads_the_trees() {
 
 #[test]
 fn git_reads_stay_inside_the_repository() {
-    let repo =
-        std::env::temp_dir().join(format!("netpol-review-git-escape-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&repo);
     let outside =
         std::env::temp_dir().join(format!("netpol-review-outside-{}", std::process::id()));
     std::fs::create_dir_all(&outside).unwrap();
     std::fs::write(outside.join("pods.yaml"), "apiVersion: v1\nkind: Pod\nmetadata: {name: spy, namespace: shop, labels: {app: frontend}}\n").unwrap();
-    copy_dir(
-        &common::root().join("examples/shop"),
-        &repo.join("policies"),
-    );
     // A symbolic link planted in the tree, pointing outside: never followed.
-    std::os::unix::fs::symlink(
-        outside.join("pods.yaml"),
-        repo.join("policies/k8s/zz-link.yaml"),
-    )
-    .unwrap();
-    git(&repo, &["init", "-q"]);
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-qm", "shop"]);
+    let repo = scratch_repo("git-escape", |policies| {
+        std::os::unix::fs::symlink(outside.join("pods.yaml"), policies.join("k8s/zz-link.yaml"))
+            .unwrap();
+    });
     let r = netpol_in(
         &repo,
         &[
@@ -486,15 +469,7 @@ fn graph_diff_colours_added_and_removed_edges() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     insta::assert_snapshot!(r.stdout);
     // From a git revision.
-    let repo = std::env::temp_dir().join(format!("netpol-review-graph-git-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&repo);
-    copy_dir(
-        &common::root().join("examples/shop"),
-        &repo.join("policies"),
-    );
-    git(&repo, &["init", "-q"]);
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-qm", "shop"]);
+    let repo = scratch_repo("graph-git", |_| {});
     apply_change(&repo.join("policies"));
     let g = netpol_in(
         &repo,

@@ -492,37 +492,18 @@ struct Look {
 }
 
 fn look(kind: NodeKind) -> Look {
-    match kind {
-        NodeKind::Service => Look {
-            shape: "box",
-            fill: "#dbe9f6",
-            border: "#2f5d8a",
-        },
-        NodeKind::Group => Look {
-            shape: "box",
-            fill: "#eeeeee",
-            border: "#666666",
-        },
-        NodeKind::Pods => Look {
-            shape: "box",
-            fill: "#f7f7f7",
-            border: "#888888",
-        },
-        NodeKind::External => Look {
-            shape: "ellipse",
-            fill: "#fff4d6",
-            border: "#a07a00",
-        },
-        NodeKind::Dns => Look {
-            shape: "cylinder",
-            fill: "#e3f4e1",
-            border: "#3b7d34",
-        },
-        NodeKind::Internet => Look {
-            shape: "ellipse",
-            fill: "#fde2e1",
-            border: "#b3261e",
-        },
+    let (shape, fill, border) = match kind {
+        NodeKind::Service => ("box", "#dbe9f6", "#2f5d8a"),
+        NodeKind::Group => ("box", "#eeeeee", "#666666"),
+        NodeKind::Pods => ("box", "#f7f7f7", "#888888"),
+        NodeKind::External => ("ellipse", "#fff4d6", "#a07a00"),
+        NodeKind::Dns => ("cylinder", "#e3f4e1", "#3b7d34"),
+        NodeKind::Internet => ("ellipse", "#fde2e1", "#b3261e"),
+    };
+    Look {
+        shape,
+        fill,
+        border,
     }
 }
 
