@@ -94,6 +94,16 @@ pub struct Graph {
     pub edges: Vec<Edge>,
 }
 
+impl Graph {
+    /// The nodes drawn in namespace `ns`'s cluster.
+    pub fn members(&self, ns: &str) -> Vec<&Node> {
+        self.nodes
+            .iter()
+            .filter(|n| n.namespace.as_deref() == Some(ns))
+            .collect()
+    }
+}
+
 fn port_text(sel: &PortSel) -> String {
     let suffix = |p: Protocol| match p {
         Protocol::Tcp => String::new(),
@@ -627,11 +637,7 @@ pub fn to_dot(g: &Graph, clusters: bool) -> String {
     };
     if clusters {
         for (ci, c) in g.namespaces.iter().enumerate() {
-            let members: Vec<&Node> = g
-                .nodes
-                .iter()
-                .filter(|n| n.namespace.as_deref() == Some(c.name.as_str()))
-                .collect();
+            let members = g.members(&c.name);
             if members.is_empty() {
                 continue;
             }
@@ -728,11 +734,7 @@ pub fn to_mermaid(g: &Graph) -> String {
         format!("{}{shape}:::{class}", n.id)
     };
     for (ci, c) in g.namespaces.iter().enumerate() {
-        let members: Vec<&Node> = g
-            .nodes
-            .iter()
-            .filter(|n| n.namespace.as_deref() == Some(c.name.as_str()))
-            .collect();
+        let members = g.members(&c.name);
         if members.is_empty() {
             continue;
         }
