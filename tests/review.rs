@@ -479,6 +479,131 @@ fn graph_diff_colours_added_and_removed_edges() {
     assert_eq!(g.stdout, r.stdout);
 }
 
+/// The HTML page works: in jsdom (tests/html, installed by .ci/run), clicking each node of the
+/// picture, or its name in the list, shows what it stands for, its connections and the
+/// policies selecting it; the zoom buttons move the view.
+#[test]
+fn graph_html_lists_connections_and_policies_on_click() {
+    let jsdom = common::root().join("tests/html/node_modules/jsdom");
+    let has_node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let has_dot = Command::new("dot")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !(jsdom.exists() && has_node && has_dot) {
+        assert!(
+            std::env::var("CI").is_err(),
+            "node, jsdom (tests/html) or Graphviz is missing: .ci/run installs them"
+        );
+        eprintln!("skipping: node, jsdom (tests/html) or Graphviz is missing (run .ci/run)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("netpol-html-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for example in common::example_dirs() {
+        let rel = example
+            .strip_prefix(common::root())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let page = dir.join("page.html");
+        let r = netpol_in(
+            &common::root(),
+            &[
+                "graph",
+                &rel,
+                "--format",
+                "html",
+                "--layout",
+                "graphviz",
+                "-o",
+                page.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(r.code, 0, "{rel}: {}", r.stderr);
+        let html = std::fs::read_to_string(&page).unwrap();
+        let data = html
+            .split("<script id=\"netpol-data\" type=\"application/json\">")
+            .nth(1)
+            .and_then(|s| s.split("</script>").next())
+            .unwrap();
+        let nodes: Vec<serde_json::Value> = serde_json::from_str(data).unwrap();
+        let out = Command::new("node")
+            .arg(common::root().join("tests/html/click.js"))
+            .arg(&page)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{rel}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            seen["errors"],
+            serde_json::json!([]),
+            "{rel}: the page's script failed"
+        );
+        assert_eq!(
+            (seen["zoomed"].as_bool(), seen["fitted"].as_bool()),
+            (Some(true), Some(true)),
+            "{rel}: zoom"
+        );
+        let mut clicked = 0;
+        for n in &nodes {
+            let title = match n["namespace"].as_str() {
+                Some(ns) => format!("{ns}/{}", n["name"].as_str().unwrap()),
+                None => n["name"].as_str().unwrap().to_string(),
+            };
+            let mut expected: Vec<&str> = n["connections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap())
+                .collect();
+            expected.extend(
+                n["policies"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_str().unwrap()),
+            );
+            let check = |panel: &serde_json::Value, how: &str| {
+                assert_eq!(
+                    panel["title"].as_str(),
+                    Some(title.as_str()),
+                    "{rel}: {how} {title}"
+                );
+                let items: Vec<&str> = panel["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i.as_str().unwrap())
+                    .collect();
+                for e in &expected {
+                    assert!(
+                        items.contains(e),
+                        "{rel}: {how} {title} does not list `{e}`: {items:?}"
+                    );
+                }
+            };
+            check(&seen["list"][&title], "the list entry of");
+            // Nodes folded into others' labels (DNS) are not drawn; every other one is.
+            let id = n["id"].as_str().unwrap();
+            if let Some(panel) = seen["svg"].get(id) {
+                check(panel, "the picture's node");
+                clicked += 1;
+            } else {
+                assert_eq!(n["kind"], "dns", "{rel}: node {title} is not drawn");
+            }
+        }
+        assert!(clicked > 0, "{rel}: no node clicked");
+    }
+}
+
 /// The pictures in docs/pictures are what `netpol graph --format svg` draws with Graphviz now.
 /// Regenerate them with `NETPOL_UPDATE_PICTURES=1 cargo test --test review pictures`.
 #[test]

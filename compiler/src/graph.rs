@@ -963,17 +963,18 @@ const HTML_SCRIPT: &str = r#"(function () {
     nodes.appendChild(li);
   });
   if (!svg) { return; }
+  var nums = (svg.getAttribute('viewBox') || '').split(/[\s,]+/).map(parseFloat);
+  var home = nums.length === 4 && nums.every(isFinite)
+    ? { x: nums[0], y: nums[1], w: nums[2], h: nums[3] }
+    : { x: 0, y: 0, w: parseFloat(svg.getAttribute('width')) || 1000, h: parseFloat(svg.getAttribute('height')) || 1000 };
   svg.removeAttribute('width');
   svg.removeAttribute('height');
-  var vb = svg.viewBox && svg.viewBox.baseVal && svg.viewBox.baseVal.width ? svg.viewBox.baseVal : null;
-  var box = vb ? { x: vb.x, y: vb.y, w: vb.width, h: vb.height } : svg.getBBox();
-  var home = { x: box.x, y: box.y, w: box.w || box.width, h: box.h || box.height };
   var cur = { x: home.x, y: home.y, w: home.w, h: home.h };
   function apply() { svg.setAttribute('viewBox', cur.x + ' ' + cur.y + ' ' + cur.w + ' ' + cur.h); }
   function zoom(f, cx, cy) {
     var r = svg.getBoundingClientRect();
-    var px = cx === undefined ? 0.5 : (cx - r.left) / r.width;
-    var py = cy === undefined ? 0.5 : (cy - r.top) / r.height;
+    var px = cx === undefined || !r.width ? 0.5 : (cx - r.left) / r.width;
+    var py = cy === undefined || !r.height ? 0.5 : (cy - r.top) / r.height;
     var nw = cur.w * f, nh = cur.h * f;
     cur.x += (cur.w - nw) * px; cur.y += (cur.h - nh) * py; cur.w = nw; cur.h = nh;
     apply();
@@ -990,6 +991,7 @@ const HTML_SCRIPT: &str = r#"(function () {
   window.addEventListener('mousemove', function (e) {
     if (!drag) { return; }
     var r = svg.getBoundingClientRect();
+    if (!r.width || !r.height) { return; }
     var dx = (e.clientX - drag.x) * cur.w / r.width, dy = (e.clientY - drag.y) * cur.h / r.height;
     if (Math.abs(e.clientX - drag.x) + Math.abs(e.clientY - drag.y) > 2) { moved = true; }
     cur.x -= dx; cur.y -= dy; drag = { x: e.clientX, y: e.clientY }; apply();
