@@ -293,10 +293,16 @@ mod code_table_tests {
         assert_eq!(codes.len(), Code::ALL.len());
         for c in Code::ALL {
             let s = c.as_str();
-            assert!(s.len() == 4 && (s.starts_with('E') || s.starts_with('W')), "{s}");
+            assert!(
+                s.len() == 4 && (s.starts_with('E') || s.starts_with('W')),
+                "{s}"
+            );
             assert_eq!(c.severity() == Severity::Error, s.starts_with('E'));
             let summary = c.summary();
-            assert!(!summary.is_empty() && !summary.ends_with('.'), "{s}: {summary:?}");
+            assert!(
+                !summary.is_empty() && !summary.ends_with('.'),
+                "{s}: {summary:?}"
+            );
             assert!(!summary.contains(s), "{s}: the summary repeats the code");
         }
     }
