@@ -373,13 +373,9 @@ fn selecting_policies(
     };
     let mut out: BTreeSet<String> = BTreeSet::new();
     for w in &manifests.workloads {
-        let in_ns = match &set.ns {
-            NsScope::Named(n) => *n == w.namespace,
-            NsScope::Selector(s) => {
-                s.matches(&crate::resolve::namespace_labels(manifests, &w.namespace))
-            }
-        };
-        if !in_ns || !set.pods.matches(&w.labels) {
+        if !set.contains(&w.namespace, &w.labels, || {
+            manifests.namespace_labels(&w.namespace)
+        }) {
             continue;
         }
         let pod = Pod {
