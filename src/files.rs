@@ -189,9 +189,7 @@ impl Guard {
                 Err(e) if e.loop_ancestor().is_some() => continue,
                 Err(e) => {
                     let at = e.path().unwrap_or(base).display().to_string();
-                    let reason = e
-                        .io_error()
-                        .map_or_else(|| e.to_string(), io_reason);
+                    let reason = e.io_error().map_or_else(|| e.to_string(), io_reason);
                     return Err(format!("cannot read `{at}`: {reason}"));
                 }
             };
@@ -211,11 +209,7 @@ impl Guard {
     pub fn expand(&self, pattern: &str) -> Result<Vec<PathBuf>, String> {
         let path = Path::new(pattern);
         let components: Vec<Component<'_>> = path.components().collect();
-        let is_wild = |c: &Component<'_>| {
-            c.as_os_str()
-                .to_string_lossy()
-                .contains(['*', '?', '['])
-        };
+        let is_wild = |c: &Component<'_>| c.as_os_str().to_string_lossy().contains(['*', '?', '[']);
         let split = components
             .iter()
             .position(is_wild)
@@ -246,10 +240,7 @@ impl Guard {
             return Err(self.outside(&base, &real));
         }
         let rest = components.len() - split;
-        let deep = components
-            .iter()
-            .skip(split)
-            .any(|c| c.as_os_str() == "**");
+        let deep = components.iter().skip(split).any(|c| c.as_os_str() == "**");
         let options = glob::MatchOptions {
             case_sensitive: true,
             require_literal_separator: true,
@@ -422,10 +413,7 @@ pub fn load_program(guard: &Guard, paths: &[PathBuf]) -> Result<Program, String>
         } else {
             found.push(p.clone());
             let abs = absolute(p)?;
-            base = Some(common_base(
-                base,
-                abs.parent().unwrap_or(Path::new("/")),
-            ));
+            base = Some(common_base(base, abs.parent().unwrap_or(Path::new("/"))));
         }
     }
     let base = base.unwrap_or_default();
@@ -513,9 +501,15 @@ pub fn load_manifests(
         };
         if matched.is_empty() {
             errors.push(
-                Diagnostic::new(Code::NoManifests, req.span, format!("no file matches `{}`", req.pattern))
-                    .label("this pattern matches nothing")
-                    .help(format!("patterns are relative to the folder of the file: looked for `{pattern}`")),
+                Diagnostic::new(
+                    Code::NoManifests,
+                    req.span,
+                    format!("no file matches `{}`", req.pattern),
+                )
+                .label("this pattern matches nothing")
+                .help(format!(
+                    "patterns are relative to the folder of the file: looked for `{pattern}`"
+                )),
             );
         }
         for p in matched {
@@ -531,9 +525,8 @@ pub fn load_manifests(
                     out.push((p.display().to_string(), text, req.default_namespace.clone()))
                 }
                 Ok(None) => {}
-                Err(e) => errors.push(
-                    Diagnostic::new(Code::NoManifests, req.span, e).label("matched here"),
-                ),
+                Err(e) => errors
+                    .push(Diagnostic::new(Code::NoManifests, req.span, e).label("matched here")),
             }
         }
     }

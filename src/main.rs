@@ -221,17 +221,16 @@ fn main() -> ExitCode {
             format,
             color,
         ),
-        Command::Import { files, workloads } => {
-            match files::Guard::for_cwd(&cli.allow_outside) {
-                Ok(guard) => import_cmd::run(&guard, &files, &workloads),
+        Command::Import { files, workloads } => match files::Guard::for_cwd(&cli.allow_outside) {
+            Ok(guard) => import_cmd::run(&guard, &files, &workloads),
+            Err(e) => fail(e),
+        },
+        Command::Fmt { paths, check } => {
+            match files::Guard::for_program(&paths, &cli.allow_outside) {
+                Ok(guard) => output::fmt(&guard, &paths, check),
                 Err(e) => fail(e),
             }
         }
-        Command::Fmt { paths, check } => match files::Guard::for_program(&paths, &cli.allow_outside)
-        {
-            Ok(guard) => output::fmt(&guard, &paths, check),
-            Err(e) => fail(e),
-        },
     };
     ExitCode::from(code)
 }
@@ -305,21 +304,46 @@ const MAX_SHOWN: usize = 200;
 
 /// Prints diagnostics; returns true when there are errors.
 fn report(loaded: &Loaded, diags: &[Diagnostic], color: ColorChoice) -> bool {
-    let files: Vec<RenderFile<'_>> = loaded
+    if diags.is_empty() {
+        return false;
+    }
+    // Only the files diagnostics point into are rendered, each with its lines cut to
+    // `output::MAX_QUOTED_CHARS`.
+    let used: std::collections::BTreeSet<netpol_compiler::span::FileId> = diags
+        .iter()
+        .take(MAX_SHOWN)
+        .flat_map(|d| std::iter::once(&d.primary).chain(&d.secondary))
+        .map(|l| l.span.file)
+        .collect();
+    let capped: Vec<(netpol_compiler::span::FileId, &str, output::Capped)> = loaded
         .display
         .iter()
-        .map(|(id, path, text)| RenderFile {
+        .filter(|(id, _, _)| used.contains(id))
+        .map(|(id, path, text)| (*id, path.as_str(), output::Capped::new(text)))
+        .collect();
+    let files: Vec<RenderFile<'_>> = capped
+        .iter()
+        .map(|(id, path, c)| RenderFile {
             id: *id,
             path,
-            text,
+            text: &c.text,
         })
         .collect();
     let (cs_files, ids) = codespan_files(&files);
+    let remap = |l: &mut netpol_compiler::diagnostic::Label| {
+        if let Some((_, _, c)) = capped.iter().find(|(id, _, _)| *id == l.span.file) {
+            l.span.start = c.map(l.span.start);
+            l.span.end = c.map(l.span.end).max(l.span.start);
+        }
+    };
     let config = term::Config::default();
     let stream = StandardStream::stderr(color);
     let mut lock = stream.lock();
     for d in diags.iter().take(MAX_SHOWN) {
-        let _ = term::emit_to_write_style(&mut lock, &config, &cs_files, &to_codespan(d, &ids));
+        let mut d = d.clone();
+        remap(&mut d.primary);
+        d.secondary.iter_mut().for_each(remap);
+        let _ = term::emit_to_write_style(&mut lock, &config, &cs_files, &to_codespan(&d, &ids));
     }
     if diags.len() > MAX_SHOWN {
         let _ = std::io::Write::flush(&mut lock);
@@ -381,7 +405,12 @@ fn compile(
     };
     let diags = db::diagnostics(&loaded.db, loaded.ws);
     if report(&loaded, diags, color) {
-        return EXIT_PROGRAM_ERRORS;
+        // With `--check`, exit code 1 means drift only.
+        return if output.check {
+            EXIT_USAGE
+        } else {
+            EXIT_PROGRAM_ERRORS
+        };
     }
     let Some(docs) = db::emitted(&loaded.db, loaded.ws) else {
         return fail("the policies could not be serialised");
@@ -499,7 +528,10 @@ fn test(args: &ProgramArgs, allow_outside: &[PathBuf], color: ColorChoice) -> u8
     }
 }
 
-#[allow(clippy::too_many_arguments, reason = "one argument per command-line option")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one argument per command-line option"
+)]
 fn explain(
     allow_outside: &[PathBuf],
     paths: &[PathBuf],
