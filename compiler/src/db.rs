@@ -201,8 +201,25 @@ pub fn emitted(db: &dyn salsa::Database, ws: Workspace) -> Option<Vec<EmittedPol
         return None;
     }
     let mut out = Vec::new();
+    // Each file's path and line starts, computed once (not a copy of the file per policy).
+    let mut lines: std::collections::HashMap<FileId, Option<(String, Vec<usize>)>> =
+        std::collections::HashMap::new();
     for ((namespace, name), policy) in optimized(db, ws) {
-        let source = source_ref(db, ws, policy.origin.span);
+        let span = policy.origin.span;
+        let file = lines.entry(span.file).or_insert_with(|| {
+            find_file(db, ws, span.file).map(|(path, text)| {
+                let starts = std::iter::once(0)
+                    .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                    .collect();
+                (path, starts)
+            })
+        });
+        let source = match file {
+            Some((path, starts)) => {
+                format!("{path}:{}", starts.partition_point(|&s| s <= span.start).max(1))
+            }
+            None => "unknown".to_string(),
+        };
         let object = emit::to_k8s(policy, &source);
         let yaml = emit::object_yaml(&object).ok()?;
         out.push(EmittedPolicy {

@@ -37,15 +37,38 @@ pub fn optimize(lowered: &Lowered) -> Policies {
             *p.grants_mut(ingress) = kept;
         }
     }
+    // Policies only ever cover policies of their own namespace: each policy is compared with
+    // the policies of its namespace, not with every other (linear in the number of
+    // namespaces, quadratic only within one).
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, p) in policies.iter().enumerate() {
+        groups.entry(p.namespace.as_str()).or_default().push(i);
+    }
+    let mut same_ns: Vec<Vec<usize>> = vec![Vec::new(); policies.len()];
+    for members in groups.values() {
+        for &i in members {
+            if let Some(v) = same_ns.get_mut(i) {
+                v.clone_from(members);
+            }
+        }
+    }
+    drop(groups);
     // Cross-policy redundancy, in a fixed order so the result is deterministic. For each
     // policy, the other policies of its namespace that select all of its pods.
     let supersets: Vec<Vec<usize>> = (0..policies.len())
         .map(|i| {
-            policies
-                .iter()
-                .enumerate()
-                .filter(|(j, y)| *j != i && policies.get(i).is_some_and(|x| selects_all_of(y, x)))
-                .map(|(j, _)| j)
+            same_ns
+                .get(i)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|&j| {
+                    j != i
+                        && policies
+                            .get(i)
+                            .zip(policies.get(j))
+                            .is_some_and(|(x, y)| selects_all_of(y, x))
+                })
                 .collect()
         })
         .collect();
@@ -70,18 +93,21 @@ pub fn optimize(lowered: &Lowered) -> Policies {
             }
         }
     }
-    // Directions and policies that only repeat another policy's isolation.
-    let mut i = 0;
-    while i < policies.len() {
+    // Directions and policies that only repeat another policy's isolation, in order: a
+    // direction dropped here no longer isolates for the policies after it (a policy left
+    // without directions isolates nothing, as if removed).
+    for i in 0..policies.len() {
         for ingress in [true, false] {
             let Some(x) = policies.get(i) else { break };
             if !has_dir(x.types, ingress) || !x.grants(ingress).is_empty() {
                 continue;
             }
-            let isolated_elsewhere = policies
-                .iter()
-                .enumerate()
-                .any(|(j, y)| j != i && has_dir(y.types, ingress) && selects_all_of(y, x));
+            let isolated_elsewhere = same_ns.get(i).into_iter().flatten().any(|&j| {
+                j != i
+                    && policies
+                        .get(j)
+                        .is_some_and(|y| has_dir(y.types, ingress) && selects_all_of(y, x))
+            });
             if isolated_elsewhere && let Some(x) = policies.get_mut(i) {
                 if ingress {
                     x.types.ingress = false;
@@ -90,14 +116,10 @@ pub fn optimize(lowered: &Lowered) -> Policies {
                 }
             }
         }
-        if policies.get(i).is_some_and(|x| !x.types.any()) {
-            policies.remove(i);
-        } else {
-            i += 1;
-        }
     }
     policies
         .into_iter()
+        .filter(|x| x.types.any())
         .map(|p| {
             let policy = Policy {
                 namespace: p.namespace.clone(),

@@ -95,6 +95,35 @@ impl Manifests {
     }
 }
 
+/// The workloads by namespace, and the namespaces the manifests mention: built once, so that
+/// a lookup by namespace does not scan every workload.
+pub struct WorkloadIndex<'m> {
+    by_ns: std::collections::HashMap<&'m str, Vec<&'m Workload>>,
+    declared: std::collections::HashSet<&'m str>,
+}
+
+impl<'m> WorkloadIndex<'m> {
+    pub fn new(manifests: &'m Manifests) -> WorkloadIndex<'m> {
+        let mut by_ns: std::collections::HashMap<&str, Vec<&Workload>> =
+            std::collections::HashMap::new();
+        for w in &manifests.workloads {
+            by_ns.entry(w.namespace.as_str()).or_default().push(w);
+        }
+        let declared = manifests.namespaces.iter().map(|n| n.name.as_str()).collect();
+        WorkloadIndex { by_ns, declared }
+    }
+
+    /// The workloads of namespace `ns`, in manifest order.
+    pub fn in_namespace(&self, ns: &str) -> &[&'m Workload] {
+        self.by_ns.get(ns).map_or(&[], Vec::as_slice)
+    }
+
+    /// As [`Manifests::mentions_namespace`].
+    pub fn mentions_namespace(&self, ns: &str) -> bool {
+        self.by_ns.contains_key(ns) || self.declared.contains(ns)
+    }
+}
+
 /// Splits a YAML stream into documents, with the byte offset of each.
 fn documents(text: &str) -> Vec<(usize, &str)> {
     let mut docs = Vec::new();
