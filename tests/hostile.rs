@@ -28,7 +28,7 @@ fn netpol_limited(dir: &Path, args: &[&str], env: &[(&str, &str)], limit: Durati
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg("ulimit -v 2097152; exec \"$0\" \"$@\"")
-        .arg(env!("CARGO_BIN_EXE_netpol"))
+        .arg(netpol_bin())
         .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
@@ -59,6 +59,12 @@ fn netpol_limited(dir: &Path, args: &[&str], env: &[(&str, &str)], limit: Durati
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// The binary under test: this build's, or `NETPOL_BIN` (to show that a reproduction fails
+/// on an older build).
+fn netpol_bin() -> String {
+    std::env::var("NETPOL_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_netpol").to_string())
 }
 
 fn netpol_in(dir: &Path, args: &[&str]) -> Run {
@@ -241,7 +247,7 @@ fn a_kill_at_any_moment_leaves_one_whole_set() {
     for step in 1..=12u32 {
         port += 1;
         std::fs::write(dir.join("a.netpol"), program(port)).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_netpol"))
+        let mut child = Command::new(netpol_bin())
             .args(["compile", "a.netpol", "--out-dir", "out"])
             .current_dir(&dir)
             .stderr(Stdio::null())

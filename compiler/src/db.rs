@@ -216,7 +216,10 @@ pub fn emitted(db: &dyn salsa::Database, ws: Workspace) -> Option<Vec<EmittedPol
         });
         let source = match file {
             Some((path, starts)) => {
-                format!("{path}:{}", starts.partition_point(|&s| s <= span.start).max(1))
+                format!(
+                    "{path}:{}",
+                    starts.partition_point(|&s| s <= span.start).max(1)
+                )
             }
             None => "unknown".to_string(),
         };

@@ -109,7 +109,11 @@ impl<'m> WorkloadIndex<'m> {
         for w in &manifests.workloads {
             by_ns.entry(w.namespace.as_str()).or_default().push(w);
         }
-        let declared = manifests.namespaces.iter().map(|n| n.name.as_str()).collect();
+        let declared = manifests
+            .namespaces
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect();
         WorkloadIndex { by_ns, declared }
     }
 
