@@ -429,6 +429,7 @@ impl<'a> Resolver<'a> {
             name: d.name.text.clone(),
             span: d.name.span,
             values,
+            module: scope.clone(),
         };
         let internal = scoped_name(scope, &d.name.text);
         self.program.ports.insert(internal.clone(), def.clone());
@@ -633,6 +634,7 @@ impl<'a> Resolver<'a> {
                 name: p.name.text.clone(),
                 span: p.name.span,
                 values,
+                module: None,
             });
         }
         let own = if d.isolate.is_empty() {
@@ -1280,11 +1282,9 @@ impl<'a> Resolver<'a> {
             .workloads
             .iter()
             .filter(|w| {
-                let ns_ok = match &set.ns {
-                    NsScope::Named(n) => *n == w.namespace,
-                    NsScope::Selector(s) => s.matches(&self.namespace_labels(&w.namespace)),
-                };
-                ns_ok && set.pods.matches(&w.labels)
+                set.contains(&w.namespace, &w.labels, || {
+                    self.namespace_labels(&w.namespace)
+                })
             })
             .cloned()
             .collect()
@@ -1343,14 +1343,7 @@ impl<'a> Resolver<'a> {
 /// The labels of a namespace: those its manifest declares, plus the name label that
 /// Kubernetes sets on every namespace.
 pub fn namespace_labels(manifests: &Manifests, ns: &str) -> BTreeMap<String, String> {
-    let mut labels = manifests
-        .namespaces
-        .iter()
-        .find(|n| n.name == ns)
-        .map(|n| n.labels.clone())
-        .unwrap_or_default();
-    labels.insert("kubernetes.io/metadata.name".to_string(), ns.to_string());
-    labels
+    manifests.namespace_labels(ns)
 }
 
 fn scoped_name(scope: &Scope, name: &str) -> String {
