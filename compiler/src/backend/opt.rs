@@ -25,15 +25,27 @@ pub fn optimize(lowered: &Targets) -> Policies {
         for ingress in [true, false] {
             // Sequentially: a grant goes only while another one that covers it stays, so two
             // grants that cover each other (the same peer written two ways) keep one.
-            let mut kept: BTreeSet<Grant> = p.grants(ingress).clone();
-            for g in p.grants(ingress) {
-                let covered = kept
-                    .iter()
-                    .any(|h| h != g && grant_covers(h, g, &p.namespace));
-                if covered {
-                    kept.remove(g);
+            let grants: Vec<&Grant> = p.grants(ingress).iter().collect();
+            let candidates = CoverIndex::new(&grants);
+            let mut alive = vec![true; grants.len()];
+            for (gi, g) in grants.iter().enumerate() {
+                let covered = candidates.for_grant(g).into_iter().any(|hi| {
+                    hi != gi
+                        && alive.get(hi).copied().unwrap_or(false)
+                        && grants
+                            .get(hi)
+                            .is_some_and(|h| grant_covers(h, g, &p.namespace))
+                });
+                if covered && let Some(a) = alive.get_mut(gi) {
+                    *a = false;
                 }
             }
+            let kept: BTreeSet<Grant> = grants
+                .iter()
+                .zip(&alive)
+                .filter(|(_, a)| **a)
+                .map(|(g, _)| (*g).clone())
+                .collect();
             *p.grants_mut(ingress) = kept;
         }
     }
@@ -133,6 +145,77 @@ pub fn optimize(lowered: &Targets) -> Policies {
             ((p.namespace, p.name), policy)
         })
         .collect()
+}
+
+/// Which grants of a direction may cover a given one: an index by the first required label
+/// value of the covering grant's pods, so that a hub with thousands of grants does not compare
+/// every pair. A pod peer `h` covers `g` only if `g`'s pods imply `h`'s; when `h` requires
+/// key `k` to be one of the values `V` (and present), `g` must require `k` to be among a subset
+/// of `V`, so `h` is found under (`k`, the first of `g`'s values).
+struct CoverIndex {
+    by_value: std::collections::HashMap<(String, String), Vec<usize>>,
+    /// Grants without such a requirement: candidates for every grant.
+    wild: Vec<usize>,
+    len: usize,
+}
+
+/// The first key whose constraint is "present, and one of these values", with the values.
+fn first_required(sel: &Sel) -> Option<(&String, &BTreeSet<String>)> {
+    sel.keys.iter().find_map(|(k, c)| match &c.values {
+        crate::k8s::selector::Values::In(v) if !c.absent_ok && !v.is_empty() => Some((k, v)),
+        _ => None,
+    })
+}
+
+impl CoverIndex {
+    fn new(grants: &[&Grant]) -> CoverIndex {
+        let mut by_value: std::collections::HashMap<(String, String), Vec<usize>> =
+            std::collections::HashMap::new();
+        let mut wild = Vec::new();
+        for (i, h) in grants.iter().enumerate() {
+            match &h.peer {
+                RulePeer::Pods { pods, .. } if !pods.is_unsat() => match first_required(pods) {
+                    Some((k, values)) => {
+                        for v in values {
+                            by_value.entry((k.clone(), v.clone())).or_default().push(i);
+                        }
+                    }
+                    None => wild.push(i),
+                },
+                _ => wild.push(i),
+            }
+        }
+        CoverIndex {
+            by_value,
+            wild,
+            len: grants.len(),
+        }
+    }
+
+    /// The grants that may cover `g`, ascending.
+    fn for_grant(&self, g: &Grant) -> Vec<usize> {
+        let RulePeer::Pods { pods, .. } = &g.peer else {
+            // Blocks are covered by blocks only, which are all in `wild`.
+            return self.wild.clone();
+        };
+        if pods.is_unsat() {
+            // Pods that match nothing are covered by anything.
+            return (0..self.len).collect();
+        }
+        let mut out = self.wild.clone();
+        for (k, c) in &pods.keys {
+            if let crate::k8s::selector::Values::In(v) = &c.values
+                && !c.absent_ok
+                && let Some(first) = v.iter().next()
+                && let Some(hs) = self.by_value.get(&(k.clone(), first.clone()))
+            {
+                out.extend(hs);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
 }
 
 fn has_dir(types: Dirs, ingress: bool) -> bool {
@@ -410,14 +493,32 @@ fn group_by_port(by_peer: &BTreeMap<RulePeer, PortSet>) -> Vec<Rule> {
 
 /// Merges peers that differ only in one label's value into one `In` selector, and drops
 /// peers another peer of the rule covers.
+///
+/// Repeatedly merges the first mergeable pair in order (the merged peer goes last). The rows
+/// before the last merge's first index were already compared with every other peer, so the
+/// next search compares them with the new peer only, then resumes there: the same merges as a
+/// search from the start each time, without its cubic cost on a rule with thousands of peers.
 fn merge_peers(mut peers: Vec<RulePeer>) -> Vec<RulePeer> {
+    // Rows `..stable` are known to merge with no peer but (possibly) the last one.
+    let mut stable = 0;
     loop {
         let mut merged = None;
-        'search: for (i, a) in peers.iter().enumerate() {
-            for (j, b) in peers.iter().enumerate().skip(i + 1) {
-                if let Some(m) = merge_pair(a, b) {
-                    merged = Some((i, j, m));
-                    break 'search;
+        let last = peers.len().saturating_sub(1);
+        if let Some(newest) = peers.last() {
+            for (i, a) in peers.iter().enumerate().take(stable.min(last)) {
+                if let Some(m) = merge_pair(a, newest) {
+                    merged = Some((i, last, m));
+                    break;
+                }
+            }
+        }
+        if merged.is_none() {
+            'search: for (i, a) in peers.iter().enumerate().skip(stable) {
+                for (j, b) in peers.iter().enumerate().skip(i + 1) {
+                    if let Some(m) = merge_pair(a, b) {
+                        merged = Some((i, j, m));
+                        break 'search;
+                    }
                 }
             }
         }
@@ -426,6 +527,7 @@ fn merge_peers(mut peers: Vec<RulePeer>) -> Vec<RulePeer> {
                 peers.remove(j);
                 peers.remove(i);
                 peers.push(m);
+                stable = i;
             }
             None => break,
         }
