@@ -305,7 +305,6 @@ pub fn write_dir(
         let target = stage.path().join(name);
         let mut f = std::fs::File::create_new(&target).map_err(|e| fail(&dir.join(name), e))?;
         f.write_all(text.as_bytes())
-            .and_then(|()| f.sync_all())
             .map_err(|e| fail(&dir.join(name), e))?;
     }
     for name in &existing.foreign {
@@ -329,7 +328,11 @@ pub fn write_dir(
             })?;
         }
     }
-    sync_dir(stage.path());
+    // One flush of the file system for the whole set (not one fsync per file), so that the
+    // new files are on disk before the swap makes them visible.
+    if let Ok(d) = std::fs::File::open(stage.path()) {
+        let _ = rustix::fs::syncfs(&d);
+    }
     swap_in(stage.path(), &dir, exists)?;
     sync_dir(&parent);
     // `stage` now holds the old set; dropping it removes it.
