@@ -48,6 +48,7 @@ pub fn sides(
     git: Option<&str>,
     policies: bool,
     workloads: &[String],
+    allow_outside: &[PathBuf],
     color: ColorChoice,
 ) -> Result<(Side, Side), u8> {
     let read = |source: &Source<'_>, paths: &[PathBuf]| {
@@ -65,8 +66,8 @@ pub fn sides(
                 ));
             };
             Ok((
-                read(&Source::Disk, std::slice::from_ref(old))?,
-                read(&Source::Disk, std::slice::from_ref(new))?,
+                read(&Source::Disk(allow_outside), std::slice::from_ref(old))?,
+                read(&Source::Disk(allow_outside), std::slice::from_ref(new))?,
             ))
         }
         Some(range) => {
@@ -87,7 +88,7 @@ pub fn sides(
                     let new_rev = repo.revision(b).map_err(fail)?;
                     read(&Source::Git(&repo, &new_rev), paths)?
                 }
-                None => read(&Source::Disk, paths)?,
+                None => read(&Source::Disk(allow_outside), paths)?,
             };
             Ok((old, new))
         }
@@ -105,12 +106,13 @@ pub fn compare(old: &Side, new: &Side) -> diff::Diff {
     diff::diff(&old.policies, &new.policies, &cluster, &naming)
 }
 
-pub fn run(args: &DiffArgs, color: ColorChoice) -> u8 {
+pub fn run(args: &DiffArgs, allow_outside: &[PathBuf], color: ColorChoice) -> u8 {
     let (old, new) = match sides(
         &args.paths,
         args.git.as_deref(),
         args.policies,
         &args.workloads,
+        allow_outside,
         color,
     ) {
         Ok(s) => s,

@@ -61,15 +61,25 @@ fn graph_of(side: &Side) -> Graph {
     }
 }
 
-pub fn run(args: &GraphArgs, color: ColorChoice) -> u8 {
-    let new = match review::program(&Source::Disk, &args.paths, &args.workloads, color) {
+pub fn run(args: &GraphArgs, allow_outside: &[PathBuf], color: ColorChoice) -> u8 {
+    let new = match review::program(
+        &Source::Disk(allow_outside),
+        &args.paths,
+        &args.workloads,
+        color,
+    ) {
         Ok(s) => s,
         Err(code) => return code,
     };
     let mut g = graph_of(&new);
     if let Some(old) = &args.diff {
         let old_side = if Path::new(old).exists() {
-            review::program(&Source::Disk, &[PathBuf::from(old)], &args.workloads, color)
+            review::program(
+                &Source::Disk(allow_outside),
+                &[PathBuf::from(old)],
+                &args.workloads,
+                color,
+            )
         } else {
             let repo = match Repo::open() {
                 Ok(r) => r,
@@ -110,7 +120,7 @@ pub fn run(args: &GraphArgs, color: ColorChoice) -> u8 {
         },
     };
     let result = match &args.output {
-        Some(file) => output::write_atomic(file, text.as_bytes()),
+        Some(file) => output::write_generated(file, text.as_bytes()),
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(text.as_bytes())

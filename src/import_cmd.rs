@@ -8,10 +8,10 @@ use std::path::PathBuf;
 
 /// Reads `paths` (NetworkPolicy YAML) and the `--workloads` manifests, prints the program on
 /// stdout and the importer's notes on stderr.
-pub fn run(paths: &[PathBuf], workloads: &[String]) -> u8 {
+pub fn run(guard: &files::Guard, paths: &[PathBuf], workloads: &[String]) -> u8 {
     let mut inputs = Vec::new();
     for path in paths {
-        match files::read_file(path) {
+        match guard.read(path) {
             Ok(text) => inputs.push((path.display().to_string(), text)),
             Err(e) => return fail(e),
         }
@@ -19,7 +19,7 @@ pub fn run(paths: &[PathBuf], workloads: &[String]) -> u8 {
     let manifests = if workloads.is_empty() {
         Manifests::default()
     } else {
-        match files::load_cli_manifests(workloads) {
+        match files::load_cli_manifests(guard, workloads) {
             Ok(m) => m,
             Err(e) => return fail(e),
         }

@@ -37,6 +37,11 @@ struct Cli {
     /// When to colour diagnostics.
     #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
     color: Color,
+    /// Also read files under PATH, outside the repository (the git top-level, or the
+    /// program's folder outside git), which is otherwise the only place netpol reads from.
+    /// Repeatable.
+    #[arg(long = "allow-outside", value_name = "PATH", global = true)]
+    allow_outside: Vec<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -79,10 +84,19 @@ enum Command {
             conflicts_with = "out_dir"
         )]
         output: Option<PathBuf>,
-        /// Write one file per policy and a kustomization.yaml into DIR, removing files that
-        /// an earlier run wrote there and that are no longer produced (and nothing else).
+        /// Write one file per policy and a kustomization.yaml into DIR, atomically (the whole
+        /// old set or the whole new set), removing files that an earlier run wrote there and
+        /// that are no longer produced (and nothing else).
         #[arg(long = "out-dir", value_name = "DIR")]
         out_dir: Option<PathBuf>,
+        /// With --out-dir: write nothing; exit 0 when DIR already holds exactly what would be
+        /// written, 1 when it drifted (added, changed and stale files are listed).
+        #[arg(long, requires = "out_dir")]
+        check: bool,
+        /// Replace files in the way (-o FILE, or files in --out-dir) even when netpol did not
+        /// write them.
+        #[arg(long)]
+        force: bool,
     },
     /// Check a program and print its diagnostics, without writing output.
     Check {
@@ -199,9 +213,21 @@ fn main() -> ExitCode {
             program,
             output,
             out_dir,
-        } => compile(&program, output, out_dir, color),
-        Command::Check { program } => check(&program, color),
-        Command::Test { program } => test(&program, color),
+            check,
+            force,
+        } => compile(
+            &program,
+            &cli.allow_outside,
+            Output {
+                file: output,
+                dir: out_dir,
+                check,
+                force,
+            },
+            color,
+        ),
+        Command::Check { program } => check(&program, &cli.allow_outside, color),
+        Command::Test { program } => test(&program, &cli.allow_outside, color),
         Command::Explain {
             paths,
             policies,
@@ -211,6 +237,7 @@ fn main() -> ExitCode {
             matrix,
             format,
         } => explain(
+            &cli.allow_outside,
             &paths,
             &policies,
             &workloads,
@@ -219,10 +246,18 @@ fn main() -> ExitCode {
             format,
             color,
         ),
-        Command::Import { files, workloads } => import_cmd::run(&files, &workloads),
-        Command::Fmt { paths, check } => output::fmt(&paths, check),
-        Command::Diff(args) => diff_cmd::run(&args, color),
-        Command::Graph(args) => graph_cmd::run(&args, color),
+        Command::Import { files, workloads } => match files::Guard::for_cwd(&cli.allow_outside) {
+            Ok(guard) => import_cmd::run(&guard, &files, &workloads),
+            Err(e) => fail(e),
+        },
+        Command::Fmt { paths, check } => {
+            match files::Guard::for_program(&paths, &cli.allow_outside) {
+                Ok(guard) => output::fmt(&guard, &paths, check),
+                Err(e) => fail(e),
+            }
+        }
+        Command::Diff(args) => diff_cmd::run(&args, &cli.allow_outside, color),
+        Command::Graph(args) => graph_cmd::run(&args, &cli.allow_outside, color),
     };
     ExitCode::from(code)
 }
@@ -235,14 +270,16 @@ pub fn fail(message: impl std::fmt::Display) -> u8 {
 
 /// A loaded program, ready to query.
 struct Loaded {
+    guard: files::Guard,
     db: Database,
     ws: Workspace,
     /// File id -> path to show in diagnostics.
     display: Vec<(netpol_compiler::span::FileId, String, String)>,
 }
 
-fn load(args: &ProgramArgs) -> Result<Loaded, u8> {
-    let program = files::load_program(&args.paths).map_err(fail)?;
+fn load(args: &ProgramArgs, allow_outside: &[PathBuf]) -> Result<Loaded, u8> {
+    let guard = files::Guard::for_program(&args.paths, allow_outside).map_err(fail)?;
+    let program = files::load_program(&guard, &args.paths).map_err(fail)?;
     if program.files.iter().all(|f| {
         netpol_compiler::syntax::parse(netpol_compiler::span::FileId(0), &f.text)
             .ast
@@ -269,7 +306,7 @@ fn load(args: &ProgramArgs) -> Result<Loaded, u8> {
             .collect(),
     );
     let (manifests, errors) =
-        files::load_manifests(&db, ws, &program, &args.workloads).map_err(fail)?;
+        files::load_manifests(&guard, &db, ws, &program, &args.workloads).map_err(fail)?;
     db.set_manifests(ws, manifests, errors);
     let mut display = db.all_files(ws);
     for f in &program.files {
@@ -280,7 +317,12 @@ fn load(args: &ProgramArgs) -> Result<Loaded, u8> {
             path.clone_from(&f.shown);
         }
     }
-    Ok(Loaded { db, ws, display })
+    Ok(Loaded {
+        guard,
+        db,
+        ws,
+        display,
+    })
 }
 
 /// At most this many diagnostics are printed; the count of the rest follows.
@@ -288,21 +330,46 @@ const MAX_SHOWN: usize = 200;
 
 /// Prints diagnostics; returns true when there are errors.
 fn report(loaded: &Loaded, diags: &[Diagnostic], color: ColorChoice) -> bool {
-    let files: Vec<RenderFile<'_>> = loaded
+    if diags.is_empty() {
+        return false;
+    }
+    // Only the files diagnostics point into are rendered, each with its lines cut to
+    // `output::MAX_QUOTED_CHARS`.
+    let used: std::collections::BTreeSet<netpol_compiler::span::FileId> = diags
+        .iter()
+        .take(MAX_SHOWN)
+        .flat_map(|d| std::iter::once(&d.primary).chain(&d.secondary))
+        .map(|l| l.span.file)
+        .collect();
+    let capped: Vec<(netpol_compiler::span::FileId, &str, output::Capped)> = loaded
         .display
         .iter()
-        .map(|(id, path, text)| RenderFile {
+        .filter(|(id, _, _)| used.contains(id))
+        .map(|(id, path, text)| (*id, path.as_str(), output::Capped::new(text)))
+        .collect();
+    let files: Vec<RenderFile<'_>> = capped
+        .iter()
+        .map(|(id, path, c)| RenderFile {
             id: *id,
             path,
-            text,
+            text: &c.text,
         })
         .collect();
     let (cs_files, ids) = codespan_files(&files);
+    let remap = |l: &mut netpol_compiler::diagnostic::Label| {
+        if let Some((_, _, c)) = capped.iter().find(|(id, _, _)| *id == l.span.file) {
+            l.span.start = c.map(l.span.start);
+            l.span.end = c.map(l.span.end).max(l.span.start);
+        }
+    };
     let config = term::Config::default();
     let stream = StandardStream::stderr(color);
     let mut lock = stream.lock();
     for d in diags.iter().take(MAX_SHOWN) {
-        let _ = term::emit_to_write_style(&mut lock, &config, &cs_files, &to_codespan(d, &ids));
+        let mut d = d.clone();
+        remap(&mut d.primary);
+        d.secondary.iter_mut().for_each(remap);
+        let _ = term::emit_to_write_style(&mut lock, &config, &cs_files, &to_codespan(&d, &ids));
     }
     if diags.len() > MAX_SHOWN {
         let _ = std::io::Write::flush(&mut lock);
@@ -331,8 +398,8 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn check(args: &ProgramArgs, color: ColorChoice) -> u8 {
-    let loaded = match load(args) {
+fn check(args: &ProgramArgs, allow_outside: &[PathBuf], color: ColorChoice) -> u8 {
+    let loaded = match load(args, allow_outside) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -344,26 +411,45 @@ fn check(args: &ProgramArgs, color: ColorChoice) -> u8 {
     }
 }
 
+/// Where `compile` writes.
+struct Output {
+    file: Option<PathBuf>,
+    dir: Option<PathBuf>,
+    check: bool,
+    force: bool,
+}
+
 fn compile(
     args: &ProgramArgs,
-    output: Option<PathBuf>,
-    out_dir: Option<PathBuf>,
+    allow_outside: &[PathBuf],
+    output: Output,
     color: ColorChoice,
 ) -> u8 {
-    let loaded = match load(args) {
+    let loaded = match load(args, allow_outside) {
         Ok(l) => l,
         Err(code) => return code,
     };
     let diags = db::diagnostics(&loaded.db, loaded.ws);
     if report(&loaded, diags, color) {
-        return EXIT_PROGRAM_ERRORS;
+        // With `--check`, exit code 1 means drift only.
+        return if output.check {
+            EXIT_USAGE
+        } else {
+            EXIT_PROGRAM_ERRORS
+        };
     }
     let Some(docs) = db::emitted(&loaded.db, loaded.ws) else {
         return fail("the policies could not be serialised");
     };
-    let result = match (output, out_dir) {
-        (_, Some(dir)) => output::write_dir(&dir, docs),
-        (Some(file), None) => output::write_atomic(&file, output::stream(docs).as_bytes()),
+    let result = match (output.file, output.dir) {
+        (_, Some(dir)) if output.check => {
+            return match output::check_dir(&loaded.guard, &dir, docs) {
+                Ok(drift) => report_drift(&dir, &drift),
+                Err(e) => fail(e),
+            };
+        }
+        (_, Some(dir)) => output::write_dir(&loaded.guard, &dir, docs, output.force),
+        (Some(file), None) => output::write_file(&file, docs, output.force),
         (None, None) => {
             let text = output::stream(docs);
             let mut out = std::io::stdout().lock();
@@ -378,8 +464,35 @@ fn compile(
     }
 }
 
-fn test(args: &ProgramArgs, color: ColorChoice) -> u8 {
-    let loaded = match load(args) {
+/// Prints the drift `compile --out-dir DIR --check` found; exit code 1 when there is some.
+fn report_drift(dir: &std::path::Path, drift: &output::Drift) -> u8 {
+    let lines: Vec<String> = [
+        ("added", &drift.added),
+        ("changed", &drift.changed),
+        ("stale", &drift.stale),
+    ]
+    .iter()
+    .flat_map(|(what, names)| names.iter().map(move |n| format!("{what}: {n}")))
+    .collect();
+    if lines.is_empty() {
+        return EXIT_OK;
+    }
+    for l in &lines {
+        println!("{l}");
+    }
+    eprintln!(
+        "`{}` is not up to date: {} added, {} changed, {} stale; run `netpol compile` with `--out-dir {}`",
+        dir.display(),
+        drift.added.len(),
+        drift.changed.len(),
+        drift.stale.len(),
+        dir.display()
+    );
+    EXIT_PROGRAM_ERRORS
+}
+
+fn test(args: &ProgramArgs, allow_outside: &[PathBuf], color: ColorChoice) -> u8 {
+    let loaded = match load(args, allow_outside) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -441,7 +554,12 @@ fn test(args: &ProgramArgs, color: ColorChoice) -> u8 {
     }
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one argument per command-line option"
+)]
 fn explain(
+    allow_outside: &[PathBuf],
     paths: &[PathBuf],
     policy_files: &[PathBuf],
     workloads: &[String],
@@ -458,9 +576,13 @@ fn explain(
         if policy_files.is_empty() {
             return fail("give a program (PATH...) or NetworkPolicy YAML (--policies FILE)");
         }
+        let guard = match files::Guard::for_cwd(allow_outside) {
+            Ok(g) => g,
+            Err(e) => return fail(e),
+        };
         let mut policies = Vec::new();
         for f in policy_files {
-            let text = match files::read_file(f) {
+            let text = match guard.read(f) {
                 Ok(t) => t,
                 Err(e) => return fail(e),
             };
@@ -469,7 +591,7 @@ fn explain(
                 Err(e) => return fail(format!("`{}` cannot be read: {e}", f.display())),
             }
         }
-        let manifests = match files::load_cli_manifests(workloads) {
+        let manifests = match files::load_cli_manifests(&guard, workloads) {
             Ok(m) => m,
             Err(e) => return fail(e),
         };
@@ -482,7 +604,7 @@ fn explain(
             paths: paths.to_vec(),
             workloads: workloads.to_vec(),
         };
-        let loaded = match load(&args) {
+        let loaded = match load(&args, allow_outside) {
             Ok(l) => l,
             Err(code) => return code,
         };

@@ -1,6 +1,15 @@
-//! Writing output: atomically, so that an error never leaves a half-written file.
+//! Writing output: atomically and exclusively, so that an error, a kill or a planted link
+//! never leaves a half-written file, a mixed set of files, or a write somewhere else.
+//!
+//! - Single files (`-o`, `fmt`) go through a temporary file created with an unpredictable
+//!   name and `O_EXCL` in the target's folder, then a rename.
+//! - `--out-dir DIR` builds the whole new set in a sibling staging folder and swaps it with
+//!   `DIR` in one `renameat2(RENAME_EXCHANGE)`: a reader sees the old set or the new set.
 
+use crate::files::{self, Guard};
 use netpol_compiler::db::EmittedPolicy;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const HEADER: &str =
@@ -14,83 +23,414 @@ pub fn stream(docs: &[EmittedPolicy]) -> String {
         .join("---\n")
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let dir = path
-        .parent()
+/// The folder `path` is in (`.` for a bare name).
+fn parent_of(path: &Path) -> &Path {
+    path.parent()
         .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.netpol-tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("cannot write `{}`: {e}", path.display())
-    })
+        .unwrap_or(Path::new("."))
+}
+
+/// Did netpol write this file? (a regular file starting with [`HEADER`]; never blocks on a
+/// FIFO and never follows a link).
+fn is_ours(path: &Path) -> bool {
+    files::read_prefix(path, HEADER.len()).is_some_and(|b| b == HEADER.as_bytes())
+}
+
+/// Writes `bytes` to `path` through an exclusive temporary file in the same folder and a
+/// rename. `like` gives the permissions and owner to keep (those of the file replaced).
+fn replace_file(path: &Path, bytes: &[u8], like: Option<&std::fs::Metadata>) -> Result<(), String> {
+    let dir = parent_of(path);
+    let fail = |e: std::io::Error| {
+        format!(
+            "cannot write `{}`: {}",
+            path.display(),
+            files::io_reason(&e)
+        )
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".netpol-tmp-")
+        .tempfile_in(dir)
+        .map_err(fail)?;
+    tmp.write_all(bytes).map_err(fail)?;
+    if let Some(meta) = like {
+        use std::os::unix::fs::MetadataExt;
+        tmp.as_file()
+            .set_permissions(meta.permissions())
+            .map_err(fail)?;
+        let owner = (meta.uid(), meta.gid());
+        let current = tmp.as_file().metadata().map_err(fail)?;
+        if (current.uid(), current.gid()) != owner {
+            std::os::unix::fs::fchown(tmp.as_file(), Some(owner.0), Some(owner.1)).map_err(
+                |e| {
+                    format!(
+                        "cannot keep the owner of `{}` ({}:{}): {}",
+                        path.display(),
+                        owner.0,
+                        owner.1,
+                        files::io_reason(&e)
+                    )
+                },
+            )?;
+        }
+    } else {
+        // A new file gets the usual permissions (0666 less the umask), not tempfile's 0600.
+        use std::os::unix::fs::PermissionsExt;
+        let umask_default = std::fs::Permissions::from_mode(0o644);
+        tmp.as_file().set_permissions(umask_default).map_err(fail)?;
+    }
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+/// A generated file other than policies (a graph): written atomically, never through a
+/// link; an existing file is replaced only when netpol wrote it (it names netpol in its
+/// first 4 KiB, as every graph netpol writes does).
+pub fn write_generated(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if std::fs::symlink_metadata(path).is_ok() {
+        let ours =
+            files::read_prefix(path, 4096).is_some_and(|b| b.windows(6).any(|w| w == b"netpol"));
+        if !ours {
+            return Err(format!(
+                "`{}` exists and was not written by netpol; remove it or choose another file",
+                path.display()
+            ));
+        }
+    }
+    replace_file(path, bytes, None)
+}
+
+/// `-o FILE`: the stream with the netpol header. An existing FILE that netpol did not write
+/// is not replaced unless `force`. A link at FILE is replaced, never followed.
+pub fn write_file(path: &Path, docs: &[EmittedPolicy], force: bool) -> Result<(), String> {
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && !force
+        && !(meta.is_file() && (meta.len() == 0 || is_ours(path)))
+    {
+        return Err(format!(
+            "`{}` exists and was not written by netpol (it does not start with the `# Generated by netpol` header); pass `--force` to replace it",
+            path.display()
+        ));
+    }
+    let text = format!("{HEADER}{}", stream(docs));
+    replace_file(path, text.as_bytes(), None)
 }
 
 fn file_name(d: &EmittedPolicy) -> String {
     format!("{}.{}.yaml", d.namespace, d.name)
 }
 
-/// Writes one file per policy and a kustomization.yaml into `dir`; removes files an earlier
-/// run wrote (they start with [`HEADER`]) that are not written now, and nothing else.
-pub fn write_dir(dir: &Path, docs: &[EmittedPolicy]) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
-    let mut files: Vec<(String, String)> = docs
+/// The files `--out-dir` writes: one per policy and a kustomization.yaml, by name.
+fn out_dir_files(docs: &[EmittedPolicy]) -> BTreeMap<String, String> {
+    let mut files: BTreeMap<String, String> = docs
         .iter()
         .map(|d| (file_name(d), format!("{HEADER}{}", d.yaml)))
         .collect();
     let mut kustomization = format!(
         "{HEADER}apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
     );
-    for (name, _) in &files {
+    for name in files.keys() {
         kustomization.push_str(&format!("- {name}\n"));
     }
-    files.push(("kustomization.yaml".to_string(), kustomization));
-    // Stage everything first: a failure here leaves the folder as it was.
-    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
-    for (name, text) in &files {
-        let target = dir.join(name);
-        let tmp = dir.join(format!(".{name}.netpol-tmp-{}", std::process::id()));
-        if let Err(e) = std::fs::write(&tmp, text) {
-            for (t, _) in &staged {
-                let _ = std::fs::remove_file(t);
-            }
-            let _ = std::fs::remove_file(&tmp);
-            return Err(format!("cannot write `{}`: {e}", target.display()));
-        }
-        staged.push((tmp, target));
-    }
-    for (tmp, target) in &staged {
-        std::fs::rename(tmp, target)
-            .map_err(|e| format!("cannot write `{}`: {e}", target.display()))?;
-    }
-    // Remove stale files of ours.
-    let wanted: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
-    for entry in entries.flatten() {
-        let path = entry.path();
+    files.insert("kustomization.yaml".to_string(), kustomization);
+    files
+}
+
+/// What an existing out-dir holds.
+#[derive(Default)]
+struct Existing {
+    /// Regular files netpol wrote (they start with the header), by name.
+    ours: BTreeSet<String>,
+    /// Regular files and links netpol did not write: kept through the swap.
+    foreign: BTreeSet<String>,
+    /// Folders, FIFOs, devices: netpol neither reads nor moves them.
+    special: BTreeSet<String>,
+}
+
+fn survey(dir: &Path) -> Result<Existing, String> {
+    let mut out = Existing::default();
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read `{}`: {}", dir.display(), files::io_reason(&e)))?;
+    for entry in entries {
+        let entry = entry
+            .map_err(|e| format!("cannot read `{}`: {}", dir.display(), files::io_reason(&e)))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.ends_with(".yaml") || wanted.contains(&name.as_str()) {
+        let path = entry.path();
+        let kind = entry
+            .file_type()
+            .map_err(|e| format!("cannot read `{}`: {}", path.display(), files::io_reason(&e)))?;
+        if kind.is_file() && is_ours(&path) {
+            out.ours.insert(name);
+        } else if kind.is_file() || kind.is_symlink() {
+            out.foreign.insert(name);
+        } else {
+            out.special.insert(name);
+        }
+    }
+    Ok(out)
+}
+
+/// Where `--out-dir DIR` really writes: DIR, or the folder a link at DIR points to when that
+/// is inside the repository (a note says so).
+fn resolve_out_dir(guard: &Guard, dir: &Path) -> Result<PathBuf, String> {
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return Ok(dir.to_path_buf());
+    };
+    if meta.file_type().is_symlink() {
+        let real = std::fs::canonicalize(dir).map_err(|e| {
+            format!(
+                "`--out-dir {}` is a link that leads nowhere: {}",
+                dir.display(),
+                files::io_reason(&e)
+            )
+        })?;
+        if !guard.is_inside(&real) {
+            return Err(format!(
+                "`--out-dir {}` is a link to `{}`, outside the repository `{}`; netpol follows it only inside",
+                dir.display(),
+                real.display(),
+                guard.root().display()
+            ));
+        }
+        eprintln!(
+            "note: `{}` is a link; writing into `{}`",
+            dir.display(),
+            real.display()
+        );
+        return Ok(real);
+    }
+    if !meta.is_dir() {
+        return Err(format!("`--out-dir {}` is not a folder", dir.display()));
+    }
+    Ok(dir.to_path_buf())
+}
+
+/// The prefix of staging folders for `dir`, in its parent.
+fn stage_prefix(dir: &Path) -> String {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".to_string());
+    format!(".{name}.netpol-stage-")
+}
+
+/// Removes staging folders a killed run left beside `dir`.
+fn remove_leftovers(dir: &Path) {
+    let parent = parent_of(dir);
+    let prefix = stage_prefix(dir);
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            // remove_dir_all does not follow links.
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Writes one file per policy and a kustomization.yaml into `dir`, atomically: the new set
+/// is built in a staging folder beside `dir`, with the files netpol did not write hard-linked
+/// into it, and swapped with `dir` in one rename. Files netpol wrote earlier that are not
+/// written now are gone with the old set; files it did not write are kept, and replacing one
+/// of them is refused unless `force`.
+pub fn write_dir(
+    guard: &Guard,
+    dir: &Path,
+    docs: &[EmittedPolicy],
+    force: bool,
+) -> Result<(), String> {
+    let dir = resolve_out_dir(guard, dir)?;
+    let parent = parent_of(&dir).to_path_buf();
+    std::fs::create_dir_all(&parent).map_err(|e| {
+        format!(
+            "cannot create `{}`: {}",
+            parent.display(),
+            files::io_reason(&e)
+        )
+    })?;
+    remove_leftovers(&dir);
+    let exists = dir.exists();
+    let existing = if exists {
+        survey(&dir)?
+    } else {
+        Existing::default()
+    };
+    let wanted = out_dir_files(docs);
+    if !existing.special.is_empty() {
+        return Err(format!(
+            "`{}` holds {} that netpol cannot carry through its atomic replacement: {}; move them out of the output folder",
+            dir.display(),
+            if existing.special.len() == 1 {
+                "an entry (a folder, FIFO or device)"
+            } else {
+                "entries (folders, FIFOs or devices)"
+            },
+            existing
+                .special
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let clashes: Vec<&String> = existing
+        .foreign
+        .iter()
+        .filter(|n| wanted.contains_key(*n))
+        .collect();
+    if !clashes.is_empty() && !force {
+        return Err(format!(
+            "netpol would replace {} it did not write (no `# Generated by netpol` header): {}; remove or rename {}, or pass `--force`",
+            if clashes.len() == 1 {
+                "a file"
+            } else {
+                "files"
+            },
+            clashes
+                .iter()
+                .map(|n| format!("`{}`", dir.join(n).display()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if clashes.len() == 1 { "it" } else { "them" }
+        ));
+    }
+    let fail = |what: &Path, e: std::io::Error| {
+        format!(
+            "cannot write `{}`: {}",
+            what.display(),
+            files::io_reason(&e)
+        )
+    };
+    let stage = tempfile::Builder::new()
+        .prefix(&stage_prefix(&dir))
+        .tempdir_in(&parent)
+        .map_err(|e| fail(&parent, e))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if exists {
+            std::fs::metadata(&dir)
+                .map_err(|e| fail(&dir, e))?
+                .permissions()
+        } else {
+            std::fs::Permissions::from_mode(0o755)
+        };
+        std::fs::set_permissions(stage.path(), mode).map_err(|e| fail(stage.path(), e))?;
+    }
+    for (name, text) in &wanted {
+        let target = stage.path().join(name);
+        let mut f = std::fs::File::create_new(&target).map_err(|e| fail(&dir.join(name), e))?;
+        f.write_all(text.as_bytes())
+            .map_err(|e| fail(&dir.join(name), e))?;
+    }
+    for name in &existing.foreign {
+        if wanted.contains_key(name) {
             continue;
         }
-        let ours = std::fs::read_to_string(&path).is_ok_and(|t| t.starts_with(HEADER));
-        if ours {
-            std::fs::remove_file(&path)
-                .map_err(|e| format!("cannot remove stale `{}`: {e}", path.display()))?;
+        let from = dir.join(name);
+        let to = stage.path().join(name);
+        let meta = std::fs::symlink_metadata(&from).map_err(|e| fail(&from, e))?;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&from).map_err(|e| fail(&from, e))?;
+            std::os::unix::fs::symlink(target, &to).map_err(|e| fail(&to, e))?;
+        } else {
+            std::fs::hard_link(&from, &to).map_err(|e| {
+                format!(
+                    "cannot keep `{}` (netpol did not write it) through the replacement of `{}`: {}",
+                    from.display(),
+                    dir.display(),
+                    files::io_reason(&e)
+                )
+            })?;
         }
+    }
+    // One flush of the file system for the whole set (not one fsync per file), so that the
+    // new files are on disk before the swap makes them visible.
+    if let Ok(d) = std::fs::File::open(stage.path()) {
+        let _ = rustix::fs::syncfs(&d);
+    }
+    swap_in(stage.path(), &dir, exists)?;
+    sync_dir(&parent);
+    // `stage` now holds the old set; dropping it removes it.
+    drop(stage);
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Puts the staged folder at `dir` in one step: exchanged with the old folder, or renamed
+/// into place when there was none (never over a folder that appeared meanwhile).
+fn swap_in(stage: &Path, dir: &Path, exists: bool) -> Result<(), String> {
+    use rustix::fs::{CWD, RenameFlags};
+    let flags = if exists {
+        RenameFlags::EXCHANGE
+    } else {
+        RenameFlags::NOREPLACE
+    };
+    rustix::fs::renameat_with(CWD, stage, CWD, dir, flags).map_err(|e| {
+        format!(
+            "cannot replace `{}`: {}",
+            dir.display(),
+            files::io_reason(&std::io::Error::from(e))
+        )
+    })?;
+    if !exists {
+        // The old set is empty; recreate the staging path so its removal finds a folder.
+        let _ = std::fs::create_dir(stage);
     }
     Ok(())
 }
 
+/// The drift between `dir` and what `--out-dir` would write.
+#[derive(Default)]
+pub struct Drift {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub stale: Vec<String>,
+}
+
+/// `--out-dir DIR --check`: compares without writing.
+pub fn check_dir(guard: &Guard, dir: &Path, docs: &[EmittedPolicy]) -> Result<Drift, String> {
+    let dir = resolve_out_dir(guard, dir)?;
+    let wanted = out_dir_files(docs);
+    let existing = if dir.exists() {
+        survey(&dir)?
+    } else {
+        Existing::default()
+    };
+    let mut drift = Drift::default();
+    for (name, text) in &wanted {
+        let path = dir.join(name);
+        if existing.ours.contains(name) {
+            let same =
+                files::read_prefix(&path, text.len() + 1).is_some_and(|b| b == text.as_bytes());
+            if !same {
+                drift.changed.push(name.clone());
+            }
+        } else if existing.foreign.contains(name) || existing.special.contains(name) {
+            drift
+                .changed
+                .push(format!("{name} (not written by netpol)"));
+        } else {
+            drift.added.push(name.clone());
+        }
+    }
+    for name in &existing.ours {
+        if !wanted.contains_key(name) {
+            drift.stale.push(name.clone());
+        }
+    }
+    Ok(drift)
+}
+
 /// `netpol fmt`.
-pub fn fmt(paths: &[PathBuf], check: bool) -> u8 {
-    let program = match crate::files::load_program(paths) {
+pub fn fmt(guard: &Guard, paths: &[PathBuf], check: bool) -> u8 {
+    let program = match files::load_program(guard, paths) {
         Ok(p) => p,
         Err(e) => return crate::fail(e),
     };
@@ -106,7 +446,20 @@ pub fn fmt(paths: &[PathBuf], check: bool) -> u8 {
         if formatted != f.text {
             if check {
                 unformatted.push(f.shown.clone());
-            } else if let Err(e) = write_atomic(Path::new(&f.shown), formatted.as_bytes()) {
+                continue;
+            }
+            // Through a link to its target; permissions and owner kept.
+            let meta = match std::fs::metadata(&f.real) {
+                Ok(m) => m,
+                Err(e) => {
+                    return crate::fail(format!(
+                        "cannot write `{}`: {}",
+                        f.shown,
+                        files::io_reason(&e)
+                    ));
+                }
+            };
+            if let Err(e) = replace_file(&f.real, formatted.as_bytes(), Some(&meta)) {
                 return crate::fail(e);
             }
         }
@@ -127,4 +480,77 @@ pub fn fmt(paths: &[PathBuf], check: bool) -> u8 {
         return 1;
     }
     0
+}
+
+/// Quoted source lines are cut after this many characters (with `…`), so that a diagnostic
+/// on a minified or hostile file stays readable and quotes little of it.
+pub const MAX_QUOTED_CHARS: usize = 200;
+
+/// A file's text with every line cut to [`MAX_QUOTED_CHARS`], and the map from offsets in
+/// the original text to offsets in the cut one.
+pub struct Capped {
+    pub text: String,
+    /// Per line: (start in the original, start in the cut text, bytes kept).
+    lines: Vec<(usize, usize, usize)>,
+}
+
+impl Capped {
+    pub fn new(text: &str) -> Capped {
+        let mut out = String::with_capacity(text.len().min(1 << 20));
+        let mut lines = Vec::new();
+        let mut orig = 0;
+        for line in text.split_inclusive('\n') {
+            let body = line.strip_suffix('\n').unwrap_or(line);
+            let kept = body
+                .char_indices()
+                .nth(MAX_QUOTED_CHARS)
+                .map_or(body.len(), |(i, _)| i);
+            lines.push((orig, out.len(), kept));
+            out.push_str(body.get(..kept).unwrap_or_default());
+            if kept < body.len() {
+                out.push('…');
+            }
+            if line.ends_with('\n') {
+                out.push('\n');
+            }
+            orig += line.len();
+        }
+        Capped { text: out, lines }
+    }
+
+    /// The offset in the cut text of an offset of the original.
+    pub fn map(&self, offset: usize) -> usize {
+        let i = self
+            .lines
+            .partition_point(|l| l.0 <= offset)
+            .saturating_sub(1);
+        match self.lines.get(i) {
+            Some(&(orig, new, kept)) => new + offset.saturating_sub(orig).min(kept),
+            None => offset.min(self.text.len()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capped_lines_keep_offsets_on_char_boundaries() {
+        let long = "é".repeat(300);
+        let text = format!("short\n{long}\nend\n");
+        let c = Capped::new(&text);
+        for line in c.text.lines() {
+            assert!(line.chars().count() <= MAX_QUOTED_CHARS + 1, "{line}");
+        }
+        for offset in 0..=text.len() {
+            if text.is_char_boundary(offset) {
+                let m = c.map(offset);
+                assert!(c.text.is_char_boundary(m), "{offset} -> {m}");
+            }
+        }
+        // `end` keeps its place relative to its line.
+        let end = text.find("end").unwrap();
+        assert_eq!(c.text.get(c.map(end)..c.map(end) + 3), Some("end"));
+    }
 }

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 
 /// Where a side's files come from.
 pub enum Source<'a> {
-    Disk,
+    /// The working tree; the paths `--allow-outside` lets it read beyond the repository.
+    Disk(&'a [PathBuf]),
     Git(&'a Repo, &'a Revision),
 }
 
@@ -47,10 +48,13 @@ pub fn program(
     color: ColorChoice,
 ) -> Result<Side, u8> {
     let loaded = match source {
-        Source::Disk => crate::load(&crate::ProgramArgs {
-            paths: paths.to_vec(),
-            workloads: workloads.to_vec(),
-        })?,
+        Source::Disk(allow_outside) => crate::load(
+            &crate::ProgramArgs {
+                paths: paths.to_vec(),
+                workloads: workloads.to_vec(),
+            },
+            allow_outside,
+        )?,
         Source::Git(repo, rev) => load_git(repo, rev, paths, workloads)?,
     };
     // Errors only: the review is about the change, `netpol check` shows the warnings.
@@ -81,10 +85,11 @@ pub fn program(
 pub fn policies(source: &Source<'_>, paths: &[PathBuf], workloads: &[String]) -> Result<Side, u8> {
     let mut texts: Vec<(String, String)> = Vec::new();
     match source {
-        Source::Disk => {
+        Source::Disk(allow_outside) => {
+            let guard = files::Guard::for_program(paths, allow_outside).map_err(fail)?;
             for p in paths {
                 for f in yaml_files(p).map_err(fail)? {
-                    let text = files::read_file(&f).map_err(fail)?;
+                    let text = guard.read(&f).map_err(fail)?;
                     texts.push((f.display().to_string(), text));
                 }
             }
@@ -118,8 +123,11 @@ pub fn policies(source: &Source<'_>, paths: &[PathBuf], workloads: &[String]) ->
         policies.extend(read);
     }
     let manifests = match source {
-        Source::Disk if workloads.is_empty() => Manifests::default(),
-        Source::Disk => files::load_cli_manifests(workloads).map_err(fail)?,
+        Source::Disk(_) if workloads.is_empty() => Manifests::default(),
+        Source::Disk(allow_outside) => {
+            let guard = files::Guard::for_program(paths, allow_outside).map_err(fail)?;
+            files::load_cli_manifests(&guard, workloads).map_err(fail)?
+        }
         Source::Git(repo, rev) => {
             let mut m = Manifests::default();
             for (i, (path, text, ns)) in git_globs(repo, rev, workloads)?.into_iter().enumerate() {
@@ -339,5 +347,11 @@ fn load_git(
             *path = format!("{}:{repo_path}", rev.name);
         }
     }
-    Ok(Loaded { db, ws, display })
+    let guard = files::Guard::for_cwd(&[]).map_err(fail)?;
+    Ok(Loaded {
+        guard,
+        db,
+        ws,
+        display,
+    })
 }

@@ -356,10 +356,17 @@ fn explain_says_which_rule_allows_and_prints_the_matrix() {
         .join("examples/shop/k8s/*.yaml")
         .display()
         .to_string();
+    // The manifests are outside the temporary folder's "repository": allowed explicitly.
+    let k8s = common::root()
+        .join("examples/shop/k8s")
+        .display()
+        .to_string();
     let r = netpol_in(
         &dir,
         &[
             "explain",
+            "--allow-outside",
+            &k8s,
             "--policies",
             "np.yaml",
             "--workloads",

@@ -710,7 +710,12 @@ fn every_recipe_explains_like_the_evaluator() {
         let m = mentioned(&theirs);
         let cluster = clusters(&m).remove(0);
         std::fs::write(tmp.join("cluster.yaml"), manifests_yaml(&cluster)).unwrap();
+        // The recipes and the temporary cluster are outside the repository: allowed explicitly.
         let out = Command::new(env!("CARGO_BIN_EXE_netpol"))
+            .arg("--allow-outside")
+            .arg(&dir)
+            .arg("--allow-outside")
+            .arg(&*tmp)
             .args(["explain", "--matrix", "--format", "json", "--policies"])
             .arg(dir.join(&name))
             .arg("--workloads")

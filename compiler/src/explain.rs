@@ -10,8 +10,11 @@ use std::net::IpAddr;
 
 /// Reads the NetworkPolicies of a YAML stream; other kinds of object are skipped.
 pub fn read_policies(text: &str) -> Result<Vec<NetworkPolicy>, String> {
-    let docs: Vec<serde_json::Value> =
-        serde_saphyr::from_multiple(text).map_err(|e| first_line(&e.to_string()))?;
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple_with_options(
+        text,
+        crate::k8s::workloads::yaml_options(text.len()),
+    )
+    .map_err(|e| first_line(&e.to_string()))?;
     let mut out = Vec::new();
     for doc in docs {
         let items = match doc.get("kind").and_then(|k| k.as_str()) {

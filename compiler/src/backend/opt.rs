@@ -25,27 +25,62 @@ pub fn optimize(lowered: &Targets) -> Policies {
         for ingress in [true, false] {
             // Sequentially: a grant goes only while another one that covers it stays, so two
             // grants that cover each other (the same peer written two ways) keep one.
-            let mut kept: BTreeSet<Grant> = p.grants(ingress).clone();
-            for g in p.grants(ingress) {
-                let covered = kept
-                    .iter()
-                    .any(|h| h != g && grant_covers(h, g, &p.namespace));
-                if covered {
-                    kept.remove(g);
+            let grants: Vec<&Grant> = p.grants(ingress).iter().collect();
+            let candidates = CoverIndex::new(&grants);
+            let mut alive = vec![true; grants.len()];
+            for (gi, g) in grants.iter().enumerate() {
+                let covered = candidates.for_grant(g).into_iter().any(|hi| {
+                    hi != gi
+                        && alive.get(hi).copied().unwrap_or(false)
+                        && grants
+                            .get(hi)
+                            .is_some_and(|h| grant_covers(h, g, &p.namespace))
+                });
+                if covered && let Some(a) = alive.get_mut(gi) {
+                    *a = false;
                 }
             }
+            let kept: BTreeSet<Grant> = grants
+                .iter()
+                .zip(&alive)
+                .filter(|(_, a)| **a)
+                .map(|(g, _)| (*g).clone())
+                .collect();
             *p.grants_mut(ingress) = kept;
         }
     }
+    // Policies only ever cover policies of their own namespace: each policy is compared with
+    // the policies of its namespace, not with every other (linear in the number of
+    // namespaces, quadratic only within one).
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, p) in policies.iter().enumerate() {
+        groups.entry(p.namespace.as_str()).or_default().push(i);
+    }
+    let mut same_ns: Vec<Vec<usize>> = vec![Vec::new(); policies.len()];
+    for members in groups.values() {
+        for &i in members {
+            if let Some(v) = same_ns.get_mut(i) {
+                v.clone_from(members);
+            }
+        }
+    }
+    drop(groups);
     // Cross-policy redundancy, in a fixed order so the result is deterministic. For each
     // policy, the other policies of its namespace that select all of its pods.
     let supersets: Vec<Vec<usize>> = (0..policies.len())
         .map(|i| {
-            policies
-                .iter()
-                .enumerate()
-                .filter(|(j, y)| *j != i && policies.get(i).is_some_and(|x| selects_all_of(y, x)))
-                .map(|(j, _)| j)
+            same_ns
+                .get(i)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|&j| {
+                    j != i
+                        && policies
+                            .get(i)
+                            .zip(policies.get(j))
+                            .is_some_and(|(x, y)| selects_all_of(y, x))
+                })
                 .collect()
         })
         .collect();
@@ -70,18 +105,21 @@ pub fn optimize(lowered: &Targets) -> Policies {
             }
         }
     }
-    // Directions and policies that only repeat another policy's isolation.
-    let mut i = 0;
-    while i < policies.len() {
+    // Directions and policies that only repeat another policy's isolation, in order: a
+    // direction dropped here no longer isolates for the policies after it (a policy left
+    // without directions isolates nothing, as if removed).
+    for i in 0..policies.len() {
         for ingress in [true, false] {
             let Some(x) = policies.get(i) else { break };
             if !has_dir(x.types, ingress) || !x.grants(ingress).is_empty() {
                 continue;
             }
-            let isolated_elsewhere = policies
-                .iter()
-                .enumerate()
-                .any(|(j, y)| j != i && has_dir(y.types, ingress) && selects_all_of(y, x));
+            let isolated_elsewhere = same_ns.get(i).into_iter().flatten().any(|&j| {
+                j != i
+                    && policies
+                        .get(j)
+                        .is_some_and(|y| has_dir(y.types, ingress) && selects_all_of(y, x))
+            });
             if isolated_elsewhere && let Some(x) = policies.get_mut(i) {
                 if ingress {
                     x.types.ingress = false;
@@ -90,14 +128,10 @@ pub fn optimize(lowered: &Targets) -> Policies {
                 }
             }
         }
-        if policies.get(i).is_some_and(|x| !x.types.any()) {
-            policies.remove(i);
-        } else {
-            i += 1;
-        }
     }
     policies
         .into_iter()
+        .filter(|x| x.types.any())
         .map(|p| {
             let policy = Policy {
                 namespace: p.namespace.clone(),
@@ -111,6 +145,77 @@ pub fn optimize(lowered: &Targets) -> Policies {
             ((p.namespace, p.name), policy)
         })
         .collect()
+}
+
+/// Which grants of a direction may cover a given one: an index by the first required label
+/// value of the covering grant's pods, so that a hub with thousands of grants does not compare
+/// every pair. A pod peer `h` covers `g` only if `g`'s pods imply `h`'s; when `h` requires
+/// key `k` to be one of the values `V` (and present), `g` must require `k` to be among a subset
+/// of `V`, so `h` is found under (`k`, the first of `g`'s values).
+struct CoverIndex {
+    by_value: std::collections::HashMap<(String, String), Vec<usize>>,
+    /// Grants without such a requirement: candidates for every grant.
+    wild: Vec<usize>,
+    len: usize,
+}
+
+/// The first key whose constraint is "present, and one of these values", with the values.
+fn first_required(sel: &Sel) -> Option<(&String, &BTreeSet<String>)> {
+    sel.keys.iter().find_map(|(k, c)| match &c.values {
+        crate::k8s::selector::Values::In(v) if !c.absent_ok && !v.is_empty() => Some((k, v)),
+        _ => None,
+    })
+}
+
+impl CoverIndex {
+    fn new(grants: &[&Grant]) -> CoverIndex {
+        let mut by_value: std::collections::HashMap<(String, String), Vec<usize>> =
+            std::collections::HashMap::new();
+        let mut wild = Vec::new();
+        for (i, h) in grants.iter().enumerate() {
+            match &h.peer {
+                RulePeer::Pods { pods, .. } if !pods.is_unsat() => match first_required(pods) {
+                    Some((k, values)) => {
+                        for v in values {
+                            by_value.entry((k.clone(), v.clone())).or_default().push(i);
+                        }
+                    }
+                    None => wild.push(i),
+                },
+                _ => wild.push(i),
+            }
+        }
+        CoverIndex {
+            by_value,
+            wild,
+            len: grants.len(),
+        }
+    }
+
+    /// The grants that may cover `g`, ascending.
+    fn for_grant(&self, g: &Grant) -> Vec<usize> {
+        let RulePeer::Pods { pods, .. } = &g.peer else {
+            // Blocks are covered by blocks only, which are all in `wild`.
+            return self.wild.clone();
+        };
+        if pods.is_unsat() {
+            // Pods that match nothing are covered by anything.
+            return (0..self.len).collect();
+        }
+        let mut out = self.wild.clone();
+        for (k, c) in &pods.keys {
+            if let crate::k8s::selector::Values::In(v) = &c.values
+                && !c.absent_ok
+                && let Some(first) = v.iter().next()
+                && let Some(hs) = self.by_value.get(&(k.clone(), first.clone()))
+            {
+                out.extend(hs);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
 }
 
 fn has_dir(types: Dirs, ingress: bool) -> bool {
@@ -375,14 +480,32 @@ fn group_by_port(by_peer: &BTreeMap<RulePeer, PortSet>) -> Vec<Rule> {
 
 /// Merges peers that differ only in one label's value into one `In` selector, and drops
 /// peers another peer of the rule covers.
+///
+/// Repeatedly merges the first mergeable pair in order (the merged peer goes last). The rows
+/// before the last merge's first index were already compared with every other peer, so the
+/// next search compares them with the new peer only, then resumes there: the same merges as a
+/// search from the start each time, without its cubic cost on a rule with thousands of peers.
 fn merge_peers(mut peers: Vec<RulePeer>) -> Vec<RulePeer> {
+    // Rows `..stable` are known to merge with no peer but (possibly) the last one.
+    let mut stable = 0;
     loop {
         let mut merged = None;
-        'search: for (i, a) in peers.iter().enumerate() {
-            for (j, b) in peers.iter().enumerate().skip(i + 1) {
-                if let Some(m) = merge_pair(a, b) {
-                    merged = Some((i, j, m));
-                    break 'search;
+        let last = peers.len().saturating_sub(1);
+        if let Some(newest) = peers.last() {
+            for (i, a) in peers.iter().enumerate().take(stable.min(last)) {
+                if let Some(m) = merge_pair(a, newest) {
+                    merged = Some((i, last, m));
+                    break;
+                }
+            }
+        }
+        if merged.is_none() {
+            'search: for (i, a) in peers.iter().enumerate().skip(stable) {
+                for (j, b) in peers.iter().enumerate().skip(i + 1) {
+                    if let Some(m) = merge_pair(a, b) {
+                        merged = Some((i, j, m));
+                        break 'search;
+                    }
                 }
             }
         }
@@ -391,6 +514,7 @@ fn merge_peers(mut peers: Vec<RulePeer>) -> Vec<RulePeer> {
                 peers.remove(j);
                 peers.remove(i);
                 peers.push(m);
+                stable = i;
             }
             None => break,
         }

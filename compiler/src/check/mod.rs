@@ -6,11 +6,11 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::k8s::eval::Protocol;
 use crate::k8s::names::suggest;
 use crate::k8s::selector::{Sel, Values};
-use crate::k8s::workloads::{Manifests, Workload};
+use crate::k8s::workloads::{Manifests, Workload, WorkloadIndex};
 use crate::resolve::hir::*;
 use crate::resolve::{Resolved, namespace_labels};
 use crate::span::Span;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Labels that controllers add to pods; selecting on them ties a policy to one rollout.
 const GENERATED_LABELS: &[&str] = &[
@@ -28,12 +28,14 @@ pub fn check(resolved: &Resolved, manifests: &Manifests) -> Vec<Diagnostic> {
     let p = &resolved.program;
     let mut out = Vec::new();
     let have_workloads = !manifests.workloads.is_empty() || !manifests.namespaces.is_empty();
+    let index = WorkloadIndex::new(manifests);
+    let sources = SourceIndex::new(p);
 
     // Selectors against the workloads of their namespace.
     for svc in &p.services {
         selector_checks(
             &mut out,
-            manifests,
+            &index,
             &svc.namespace,
             &svc.selector,
             svc.selector_span,
@@ -45,7 +47,7 @@ pub fn check(resolved: &Resolved, manifests: &Manifests) -> Vec<Diagnostic> {
         if let NsScope::Named(ns) = &g.set.ns {
             selector_checks(
                 &mut out,
-                manifests,
+                &index,
                 ns,
                 &g.set.pods,
                 g.name_span,
@@ -60,7 +62,7 @@ pub fn check(resolved: &Resolved, manifests: &Manifests) -> Vec<Diagnostic> {
     // Namespaces the manifests never mention.
     if have_workloads {
         for ns in p.namespaces.values() {
-            if !manifests.mentions_namespace(&ns.name) {
+            if !index.mentions_namespace(&ns.name) {
                 out.push(
                     Diagnostic::new(
                         Code::NamespaceNotInManifests,
@@ -75,8 +77,9 @@ pub fn check(resolved: &Resolved, manifests: &Manifests) -> Vec<Diagnostic> {
     }
 
     // Ports that no container of the destination exposes.
+    let mut matched = Matcher::new(manifests, &index, p);
     for (i, svc) in p.services.iter().enumerate() {
-        let pods = matching(manifests, p, &PeerKind::Service(i));
+        let pods = matched.get(&PeerKind::Service(i));
         if pods.is_empty() {
             continue;
         }
@@ -96,7 +99,15 @@ pub fn check(resolved: &Resolved, manifests: &Manifests) -> Vec<Diagnostic> {
         .collect();
     let mut seen_port_spans = BTreeSet::new();
     for c in &p.connections {
-        let pods = matching(manifests, p, &c.target.kind);
+        // The cheap tests first: only a numeric port not already reported needs the pods.
+        if !c.ports.iter().any(|(sel, span)| {
+            matches!(sel, PortSel::Range(_))
+                && !service_port_refs.contains(span)
+                && !seen_port_spans.contains(&(*span, c.target.span))
+        }) {
+            continue;
+        }
+        let pods = matched.get(&c.target.kind);
         for (sel, span) in &c.ports {
             if let PortSel::Range(r) = sel
                 && !pods.is_empty()
@@ -110,28 +121,127 @@ pub fn check(resolved: &Resolved, manifests: &Manifests) -> Vec<Diagnostic> {
     }
 
     broad_peers(&mut out, p);
-    dns_lint(&mut out, p);
-    internet_and_cluster_lint(&mut out, p);
-    needed_by_lints(&mut out, p, manifests);
-    overlap_lint(&mut out, p, manifests);
+    dns_lint(&mut out, p, &sources);
+    internet_and_cluster_lint(&mut out, p, &sources);
+    needed_by_lints(&mut out, p, manifests, &index);
+    overlap_lint(&mut out, p, &index);
     unused_lints(&mut out, resolved);
     out
 }
 
+/// The connections by source, so that a lint about one service's egress looks at the
+/// connections that may come from it rather than at all of them.
+struct SourceIndex<'p> {
+    connections: &'p [Conn],
+    /// Indexes of the connections whose source is service `i`.
+    by_service: Vec<Vec<usize>>,
+    /// Indexes of the connections whose source is a group or pods written in place (any
+    /// service may be in them).
+    other: Vec<usize>,
+}
+
+impl<'p> SourceIndex<'p> {
+    fn new(p: &'p Program) -> SourceIndex<'p> {
+        let mut by_service = vec![Vec::new(); p.services.len()];
+        let mut other = Vec::new();
+        for (k, c) in p.connections.iter().enumerate() {
+            match &c.source.kind {
+                PeerKind::Service(i) => {
+                    if let Some(v) = by_service.get_mut(*i) {
+                        v.push(k);
+                    }
+                }
+                PeerKind::External(_) => {}
+                _ => other.push(k),
+            }
+        }
+        SourceIndex {
+            connections: &p.connections,
+            by_service,
+            other,
+        }
+    }
+
+    /// The connections whose source is service `i` or may hold its pods, in program order,
+    /// filtered by `covers`.
+    fn outgoing(&self, i: usize, covers: impl Fn(&PeerKind) -> bool) -> Vec<&'p Conn> {
+        let mut ks: Vec<usize> = self
+            .by_service
+            .get(i)
+            .into_iter()
+            .flatten()
+            .chain(self.other.iter())
+            .copied()
+            .collect();
+        ks.sort_unstable();
+        ks.into_iter()
+            .filter_map(|k| self.connections.get(k))
+            .filter(|c| covers(&c.source.kind))
+            .collect()
+    }
+}
+
+/// The workloads whose pods a peer stands for, computed once per service and group.
+struct Matcher<'m, 'p> {
+    manifests: &'m Manifests,
+    index: &'m WorkloadIndex<'m>,
+    program: &'p Program,
+    cache: HashMap<PeerKind, Vec<&'m Workload>>,
+}
+
+impl<'m, 'p> Matcher<'m, 'p> {
+    fn new(manifests: &'m Manifests, index: &'m WorkloadIndex<'m>, program: &'p Program) -> Self {
+        Matcher {
+            manifests,
+            index,
+            program,
+            cache: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, kind: &PeerKind) -> Vec<&'m Workload> {
+        if let Some(v) = self.cache.get(kind) {
+            return v.clone();
+        }
+        let v = matching(self.manifests, self.index, self.program, kind);
+        if !matches!(kind, PeerKind::Pods(_)) {
+            self.cache.insert(kind.clone(), v.clone());
+        }
+        v
+    }
+}
+
 /// The workloads whose pods a peer stands for.
-fn matching<'m>(manifests: &'m Manifests, p: &Program, kind: &PeerKind) -> Vec<&'m Workload> {
+fn matching<'m>(
+    manifests: &'m Manifests,
+    index: &WorkloadIndex<'m>,
+    p: &Program,
+    kind: &PeerKind,
+) -> Vec<&'m Workload> {
     let Some(set) = p.pod_set(kind) else {
         return Vec::new();
     };
-    manifests
-        .workloads
-        .iter()
-        .filter(|w| {
-            set.contains(&w.namespace, &w.labels, || {
-                namespace_labels(manifests, &w.namespace)
-            })
-        })
-        .collect()
+    match &set.ns {
+        NsScope::Named(n) => index
+            .in_namespace(n)
+            .iter()
+            .copied()
+            .filter(|w| set.pods.matches(&w.labels))
+            .collect(),
+        NsScope::Selector(s) => {
+            let mut ns_ok: HashMap<&str, bool> = HashMap::new();
+            manifests
+                .workloads
+                .iter()
+                .filter(|w| {
+                    *ns_ok
+                        .entry(w.namespace.as_str())
+                        .or_insert_with(|| s.matches(&namespace_labels(manifests, &w.namespace)))
+                        && set.pods.matches(&w.labels)
+                })
+                .collect()
+        }
+    }
 }
 
 fn exposed(pods: &[&Workload], r: &PortRange) -> bool {
@@ -198,7 +308,7 @@ fn generated_label_check(out: &mut Vec<Diagnostic>, sel: &Sel, span: Span) {
 
 fn selector_checks(
     out: &mut Vec<Diagnostic>,
-    manifests: &Manifests,
+    index: &WorkloadIndex<'_>,
     ns: &str,
     sel: &Sel,
     span: Span,
@@ -206,10 +316,10 @@ fn selector_checks(
     what: &str,
 ) {
     generated_label_check(out, sel, span);
-    if !manifests.mentions_namespace(ns) || sel.is_unsat() {
+    if !index.mentions_namespace(ns) || sel.is_unsat() {
         return;
     }
-    let in_ns: Vec<&Workload> = manifests.in_namespace(ns).collect();
+    let in_ns: &[&Workload] = index.in_namespace(ns);
     if in_ns.iter().any(|w| sel.matches(&w.labels)) {
         return;
     }
@@ -379,7 +489,7 @@ fn reaches_dns(ports: &[(PortSel, Span)]) -> bool {
     })
 }
 
-fn dns_lint(out: &mut Vec<Diagnostic>, p: &Program) {
+fn dns_lint(out: &mut Vec<Diagnostic>, p: &Program, sources: &SourceIndex<'_>) {
     for (i, svc) in p.services.iter().enumerate() {
         if !svc.isolate.egress {
             continue;
@@ -394,11 +504,7 @@ fn dns_lint(out: &mut Vec<Diagnostic>, p: &Program) {
                 ns_ok && svc.selector.implies(&set.pods)
             }),
         };
-        let outgoing: Vec<&Conn> = p
-            .connections
-            .iter()
-            .filter(|c| covers(&c.source.kind))
-            .collect();
+        let outgoing = sources.outgoing(i, covers);
         if outgoing.is_empty() || outgoing.iter().any(|c| reaches_dns(&c.ports)) {
             continue;
         }
@@ -414,19 +520,51 @@ fn dns_lint(out: &mut Vec<Diagnostic>, p: &Program) {
     }
 }
 
-fn overlap_lint(out: &mut Vec<Diagnostic>, p: &Program, manifests: &Manifests) {
-    for (i, a) in p.services.iter().enumerate() {
-        for b in p.services.iter().skip(i + 1) {
+fn overlap_lint(out: &mut Vec<Diagnostic>, p: &Program, index: &WorkloadIndex<'_>) {
+    // Only services of one namespace can overlap: compare within each namespace, in program
+    // order, with the workloads each one matches computed once.
+    let mut by_ns: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, s) in p.services.iter().enumerate() {
+        by_ns.entry(s.namespace.as_str()).or_default().push(i);
+    }
+    let matched: Vec<HashSet<usize>> = p
+        .services
+        .iter()
+        .map(|s| {
+            index
+                .in_namespace(&s.namespace)
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| s.selector.matches(&w.labels))
+                .map(|(k, _)| k)
+                .collect()
+        })
+        .collect();
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    for members in by_ns.values() {
+        for (x, &i) in members.iter().enumerate() {
+            for &j in members.iter().skip(x + 1) {
+                pairs.push((i, j));
+            }
+        }
+    }
+    pairs.sort_unstable();
+    for (i, j) in pairs {
+        let (Some(a), Some(b)) = (p.services.get(i), p.services.get(j)) else {
+            continue;
+        };
+        {
             // An empty selector comes from an error reported elsewhere.
             let degenerate = |s: &Sel| s.is_unsat() || s.is_all();
-            if a.namespace != b.namespace || degenerate(&a.selector) || degenerate(&b.selector) {
+            if degenerate(&a.selector) || degenerate(&b.selector) {
                 continue;
             }
             let overlap = a.selector.implies(&b.selector)
                 || b.selector.implies(&a.selector)
-                || manifests
-                    .in_namespace(&a.namespace)
-                    .any(|w| a.selector.matches(&w.labels) && b.selector.matches(&w.labels));
+                || matched
+                    .get(i)
+                    .zip(matched.get(j))
+                    .is_some_and(|(x, y)| !x.is_disjoint(y));
             if overlap {
                 out.push(
                     Diagnostic::new(
@@ -450,11 +588,16 @@ fn unused_lints(out: &mut Vec<Diagnostic>, resolved: &Resolved) {
         *used.entry(format!("{:?}", r.def)).or_default() += 1;
     }
     let is_used = |d: Def| used.contains_key(&format!("{d:?}"));
+    let mut mentioned: HashSet<usize> = HashSet::new();
+    for c in &p.connections {
+        for kind in [&c.source.kind, &c.target.kind] {
+            if let PeerKind::Service(i) = kind {
+                mentioned.insert(*i);
+            }
+        }
+    }
     for (i, svc) in p.services.iter().enumerate() {
-        let mentioned = p.connections.iter().any(|c| {
-            c.source.kind == PeerKind::Service(i) || c.target.kind == PeerKind::Service(i)
-        });
-        if !mentioned {
+        if !mentioned.contains(&i) {
             out.push(
                 Diagnostic::new(
                     Code::ServiceWithoutConnections,
@@ -520,7 +663,7 @@ fn covers_service(p: &Program, kind: &PeerKind, i: usize) -> bool {
 /// Well-known public addresses: an external holding one of them is "the internet".
 const PUBLIC_PROBES: [&str; 2] = ["8.8.8.8", "2001:4860:4860::8888"];
 
-fn internet_and_cluster_lint(out: &mut Vec<Diagnostic>, p: &Program) {
+fn internet_and_cluster_lint(out: &mut Vec<Diagnostic>, p: &Program, sources: &SourceIndex<'_>) {
     let probes: Vec<std::net::IpAddr> = PUBLIC_PROBES
         .iter()
         .filter_map(|a| a.parse().ok())
@@ -529,11 +672,7 @@ fn internet_and_cluster_lint(out: &mut Vec<Diagnostic>, p: &Program) {
         if !svc.isolate.egress {
             continue;
         }
-        let outgoing: Vec<&Conn> = p
-            .connections
-            .iter()
-            .filter(|c| covers_service(p, &c.source.kind, i))
-            .collect();
+        let outgoing = sources.outgoing(i, |kind| covers_service(p, kind, i));
         let internet = outgoing.iter().find(|c| match &c.target.kind {
             PeerKind::External(e) => p.externals.get(*e).is_some_and(|ext| {
                 probes
@@ -573,7 +712,12 @@ fn internet_and_cluster_lint(out: &mut Vec<Diagnostic>, p: &Program) {
 
 /// Services that an ingress controller or Prometheus needs to reach, by the manifests, when
 /// the program uses `std::ingress` or `std::monitoring`, and that no connection lets in.
-fn needed_by_lints(out: &mut Vec<Diagnostic>, p: &Program, manifests: &Manifests) {
+fn needed_by_lints(
+    out: &mut Vec<Diagnostic>,
+    p: &Program,
+    manifests: &Manifests,
+    index: &WorkloadIndex<'_>,
+) {
     let module_groups = |m: &str| -> Vec<usize> {
         p.groups
             .iter()
@@ -590,12 +734,17 @@ fn needed_by_lints(out: &mut Vec<Diagnostic>, p: &Program, manifests: &Manifests
     };
     let scrapers = module_groups("monitoring");
     let controllers = module_groups("ingress");
+    if scrapers.is_empty() && controllers.is_empty() {
+        return;
+    }
     for (i, svc) in p.services.iter().enumerate() {
         if !svc.isolate.ingress {
             continue;
         }
-        let pods: Vec<&Workload> = manifests
+        let pods: Vec<&Workload> = index
             .in_namespace(&svc.namespace)
+            .iter()
+            .copied()
             .filter(|w| svc.selector.matches(&w.labels))
             .collect();
         if !scrapers.is_empty()

@@ -80,7 +80,11 @@ pub fn read(files: &[(String, String)]) -> Result<(Vec<Input>, Vec<String>), Str
     let mut inputs = Vec::new();
     let mut notes = Vec::new();
     for (file, text) in files {
-        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).map_err(|e| {
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple_with_options(
+            text,
+            crate::k8s::workloads::yaml_options(text.len()),
+        )
+        .map_err(|e| {
             let reason = e.to_string();
             let first = reason.lines().next().unwrap_or_default().to_string();
             format!("`{file}` is not YAML: {first}")

@@ -111,6 +111,39 @@ impl Manifests {
     }
 }
 
+/// The workloads by namespace, and the namespaces the manifests mention: built once, so that
+/// a lookup by namespace does not scan every workload.
+pub struct WorkloadIndex<'m> {
+    by_ns: std::collections::HashMap<&'m str, Vec<&'m Workload>>,
+    declared: std::collections::HashSet<&'m str>,
+}
+
+impl<'m> WorkloadIndex<'m> {
+    pub fn new(manifests: &'m Manifests) -> WorkloadIndex<'m> {
+        let mut by_ns: std::collections::HashMap<&str, Vec<&Workload>> =
+            std::collections::HashMap::new();
+        for w in &manifests.workloads {
+            by_ns.entry(w.namespace.as_str()).or_default().push(w);
+        }
+        let declared = manifests
+            .namespaces
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect();
+        WorkloadIndex { by_ns, declared }
+    }
+
+    /// The workloads of namespace `ns`, in manifest order.
+    pub fn in_namespace(&self, ns: &str) -> &[&'m Workload] {
+        self.by_ns.get(ns).map_or(&[], Vec::as_slice)
+    }
+
+    /// As [`Manifests::mentions_namespace`].
+    pub fn mentions_namespace(&self, ns: &str) -> bool {
+        self.by_ns.contains_key(ns) || self.declared.contains(ns)
+    }
+}
+
 /// Splits a YAML stream into documents, with the byte offset of each.
 fn documents(text: &str) -> Vec<(usize, &str)> {
     let mut docs = Vec::new();
@@ -137,12 +170,220 @@ fn documents(text: &str) -> Vec<(usize, &str)> {
     if let Some(doc) = text.get(start..) {
         docs.push((start, doc));
     }
+    // A chunk of only comments and directives (`%YAML 1.1` before `---`) holds no document.
     docs.into_iter()
         .filter(|(_, d)| {
-            d.lines()
-                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            d.lines().any(|l| {
+                !l.trim().is_empty() && !l.trim_start().starts_with('#') && !l.starts_with('%')
+            })
         })
         .collect()
+}
+
+/// The reader's options: budgets that grow with the input, so that any real manifest set
+/// (a `kind: List` of 100 MB of Deployments, thousands of documents in one file) is read,
+/// while alias bombs (the replay limits) and deep nesting (the depth limit) stay bounded.
+pub fn yaml_options(input_len: usize) -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_events = budget.max_events.saturating_add(input_len);
+    budget.max_nodes = budget.max_nodes.saturating_add(input_len);
+    budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.saturating_add(input_len);
+    budget.max_documents = budget.max_documents.saturating_add(input_len / 3);
+    budget.max_anchors = budget.max_anchors.saturating_add(input_len / 4);
+    budget.max_aliases = budget.max_aliases.saturating_add(input_len / 4);
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
+}
+
+/// The byte offset of a 1-based line and column (in characters) in `text`.
+fn offset_of(text: &str, line: u64, column: u64) -> Option<usize> {
+    let line = usize::try_from(line).ok()?.checked_sub(1)?;
+    let start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
+    let rest = text.get(start..)?;
+    let col = usize::try_from(column).ok()?.saturating_sub(1);
+    let within = rest
+        .char_indices()
+        .take_while(|(_, c)| *c != '\n')
+        .nth(col)
+        .map_or_else(|| rest.find('\n').unwrap_or(rest.len()), |(i, _)| i);
+    Some(start + within)
+}
+
+/// Maps whose keys and values are labels, annotations or label selectors.
+const LABEL_MAPS: &[&str] = &["labels", "annotations", "matchLabels", "selector"];
+
+/// What a YAML 1.1 reader (kubectl's) makes of a plain scalar that is not a string: a
+/// boolean, null, or a number, as text (`true`, `null`, `511`).
+fn yaml11_value(s: &str) -> Option<String> {
+    const TRUE: &[&str] = &[
+        "y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE",
+    ];
+    const FALSE: &[&str] = &[
+        "n", "N", "no", "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE",
+    ];
+    if TRUE.contains(&s) {
+        return Some("true".to_string());
+    }
+    if FALSE.contains(&s) {
+        return Some("false".to_string());
+    }
+    if ["", "~", "null", "Null", "NULL"].contains(&s) {
+        return Some("null".to_string());
+    }
+    let special = [".inf", ".Inf", ".INF", ".nan", ".NaN", ".NAN"];
+    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if special.contains(&unsigned) {
+        return Some(s.to_string());
+    }
+    // Integers as Go's `strconv.ParseInt(s, 0, 64)` reads them after removing `_`: decimal,
+    // `0x` hex, `0o`/leading-zero octal, `0b` binary.
+    let negative = s.starts_with('-');
+    let digits: String = unsigned.chars().filter(|c| *c != '_').collect();
+    if !digits.is_empty() && unsigned.starts_with(|c: char| c.is_ascii_digit()) {
+        let lower = digits.to_ascii_lowercase();
+        let parsed = if let Some(h) = lower.strip_prefix("0x") {
+            i128::from_str_radix(h, 16).ok()
+        } else if let Some(b) = lower.strip_prefix("0b") {
+            i128::from_str_radix(b, 2).ok()
+        } else if let Some(o) = lower.strip_prefix("0o") {
+            i128::from_str_radix(o, 8).ok()
+        } else if lower.len() > 1 && lower.starts_with('0') {
+            i128::from_str_radix(&lower[1..], 8).ok()
+        } else {
+            lower.parse::<i128>().ok()
+        };
+        if let Some(v) = parsed {
+            return Some(if negative { -v } else { v }.to_string());
+        }
+    }
+    // Floats: `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(i) => (&unsigned[..i], Some(&unsigned[i + 1..])),
+        None => (unsigned, None),
+    };
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((int, frac)) => {
+            int.chars().all(|c| c.is_ascii_digit())
+                && frac.chars().all(|c| c.is_ascii_digit())
+                && (!int.is_empty() || !frac.is_empty())
+        }
+        None => !mantissa.is_empty() && mantissa.chars().all(|c| c.is_ascii_digit()),
+    };
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !e.is_empty() && e.chars().all(|c| c.is_ascii_digit())
+    });
+    if mantissa_ok && exponent_ok {
+        let v: f64 = s.parse().ok()?;
+        return Some(if v.fract() == 0.0 && v.abs() < 1e15 {
+            format!("{v:.0}")
+        } else {
+            v.to_string()
+        });
+    }
+    None
+}
+
+/// Plain (unquoted) label keys and values that kubectl, reading YAML 1.1, takes for a
+/// boolean, null or a number: a diagnostic each, "quote it", rather than a model that differs
+/// from the cluster in silence.
+fn retyped_labels(file: FileId, offset: usize, doc: &str) -> Vec<Diagnostic> {
+    use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
+    enum Frame {
+        Map {
+            key_next: bool,
+            last_key: String,
+            checked: bool,
+        },
+        Seq,
+    }
+    let mut out = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    // After a node completes, the map it is in expects the other of key and value.
+    fn node_done(stack: &mut [Frame]) {
+        if let Some(Frame::Map { key_next, .. }) = stack.last_mut() {
+            *key_next = !*key_next;
+        }
+    }
+    for event in Parser::new_from_str(doc) {
+        let Ok((event, span)) = event else {
+            break;
+        };
+        match event {
+            Event::MappingStart(..) => {
+                let checked = matches!(
+                    stack.last(),
+                    Some(Frame::Map { key_next: false, last_key, .. }) if LABEL_MAPS.contains(&last_key.as_str())
+                );
+                stack.push(Frame::Map {
+                    key_next: true,
+                    last_key: String::new(),
+                    checked,
+                });
+            }
+            Event::SequenceStart(..) => stack.push(Frame::Seq),
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+                node_done(&mut stack);
+            }
+            Event::Alias(_) => node_done(&mut stack),
+            Event::Scalar(value, style, _, tag) => {
+                if let Some(Frame::Map {
+                    key_next,
+                    last_key,
+                    checked,
+                }) = stack.last_mut()
+                {
+                    if *checked
+                        && style == ScalarStyle::Plain
+                        && tag.is_none()
+                        && let Some(read) = yaml11_value(&value)
+                    {
+                        let at = span
+                            .start
+                            .byte_offset()
+                            .or_else(|| {
+                                offset_of(
+                                    doc,
+                                    span.start.line() as u64,
+                                    span.start.col() as u64 + 1,
+                                )
+                            })
+                            .unwrap_or(0);
+                        let len = span
+                            .end
+                            .byte_offset()
+                            .map_or(value.len(), |e| e.saturating_sub(at));
+                        let what = if *key_next {
+                            "label key"
+                        } else {
+                            "label value"
+                        };
+                        out.push(
+                            Diagnostic::new(
+                                Code::InvalidManifest,
+                                Span::new(file, offset + at, offset + at + len),
+                                format!(
+                                    "kubectl reads the {what} `{value}` as `{read}`, not as the string `{value}`"
+                                ),
+                            )
+                            .label("quote it")
+                            .help(format!(
+                                "kubectl reads manifests as YAML 1.1, where unquoted `y`, `on`, `no`, `0777` and `1e3` are booleans and numbers; write `\"{value}\"`"
+                            )),
+                        );
+                    }
+                    if *key_next {
+                        *last_key = value.into_owned();
+                    }
+                }
+                node_done(&mut stack);
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Reads one manifest file. `default_namespace` is where objects without
@@ -151,14 +392,25 @@ pub fn parse_manifests(file: FileId, text: &str, default_namespace: &str) -> Man
     let mut out = Manifests::default();
     for (offset, doc) in documents(text) {
         let doc_span = Span::new(file, offset, offset + doc.trim_end().len());
-        match serde_saphyr::from_str::<Value>(doc) {
+        match serde_saphyr::from_str_with_options::<Value>(doc, yaml_options(doc.len())) {
             Ok(Value::Null) => {}
-            Ok(value) => read_object(&value, doc_span, default_namespace, &mut out),
+            Ok(value) => {
+                let retyped = retyped_labels(file, offset, doc);
+                if retyped.is_empty() {
+                    read_object(&value, doc_span, default_namespace, &mut out);
+                } else {
+                    out.errors.extend(retyped);
+                }
+            }
             Err(e) => {
                 let at = e
                     .location()
-                    .and_then(|l| l.span().byte_offset())
-                    .and_then(|b| usize::try_from(b).ok())
+                    .and_then(|l| {
+                        l.span()
+                            .byte_offset()
+                            .and_then(|b| usize::try_from(b).ok())
+                            .or_else(|| offset_of(doc, l.line(), l.column()))
+                    })
                     .map_or(offset, |b| offset + b.min(doc.len()));
                 let first_line = e
                     .to_string()
@@ -438,5 +690,75 @@ metadata: {name: ignored}
             "default",
         );
         assert_eq!(m.errors.len(), 1, "{:?}", m.errors);
+    }
+}
+
+#[cfg(test)]
+mod yaml11_tests {
+    use super::*;
+
+    #[test]
+    fn yaml_1_1_values_are_those_go_yaml_reads() {
+        for (plain, read) in [
+            ("y", "true"),
+            ("Yes", "true"),
+            ("on", "true"),
+            ("n", "false"),
+            ("OFF", "false"),
+            ("~", "null"),
+            ("0777", "511"),
+            ("0x1F", "31"),
+            ("0b101", "5"),
+            ("1_000", "1000"),
+            ("-12", "-12"),
+            ("1e3", "1000"),
+            ("1.5", "1.5"),
+            (".5", "0.5"),
+            (".inf", ".inf"),
+        ] {
+            assert_eq!(yaml11_value(plain).as_deref(), Some(read), "{plain}");
+        }
+        for s in [
+            "web",
+            "v1",
+            "1.2.3",
+            "2024-01-01",
+            "e3",
+            "0x",
+            "1e",
+            "yess",
+            "-",
+            "a-b",
+            ".",
+            "1.0-rc",
+        ] {
+            assert_eq!(yaml11_value(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn only_plain_label_scalars_are_flagged_where_they_are() {
+        let doc = "kind: Pod\nmetadata:\n  name: on\n  labels: {y: v, 'on': \"no\", app: web}\n  annotations:\n    a: 0777\nspec: {replicas: 0777}\n";
+        let d = retyped_labels(FileId(1), 100, doc);
+        let at: Vec<usize> = d.iter().map(|d| d.primary.span.start - 100).collect();
+        assert_eq!(
+            at,
+            [doc.find("y:").unwrap(), doc.find("0777").unwrap()],
+            "{d:?}"
+        );
+        assert!(d.iter().all(|d| d.primary.message == "quote it"));
+    }
+
+    #[test]
+    fn directives_and_many_documents_are_read() {
+        let mut text = String::from("%YAML 1.1\n---\n");
+        for i in 0..3000 {
+            text.push_str(&format!(
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}, labels: {{app: p}}}}\nspec: {{containers: [{{name: c, image: x}}]}}\n---\n"
+            ));
+        }
+        let m = parse_manifests(FileId(1), &text, "default");
+        assert!(m.errors.is_empty(), "{:?}", m.errors.first());
+        assert_eq!(m.workloads.len(), 3000);
     }
 }
