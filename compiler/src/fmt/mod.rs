@@ -565,6 +565,7 @@ fn port_item(p: &PortItem) -> String {
         PortItemKind::Number(n) => n.to_string(),
         PortItemKind::Range(a, b) => format!("{a}..{b}"),
         PortItemKind::Name(n) => n.text.clone(),
+        PortItemKind::PodPort(s) => quote(&s.value),
     };
     format!("{base}{}", protocol(&p.protocol))
 }

@@ -1094,9 +1094,53 @@ impl<'a> Resolver<'a> {
                         out.push((sel, item.span));
                     }
                 }
+                ast::PortItemKind::PodPort(name) => {
+                    if let Some(sel) = self.pod_port(target, name, protocol) {
+                        out.push((sel, item.span));
+                    }
+                }
             }
         }
         out
+    }
+
+    /// `target:"name"`: a container port name carried to the output unresolved, so Kubernetes
+    /// resolves it on each destination pod. It needs no workloads; it must be a valid
+    /// container port name and the target must be pods.
+    fn pod_port(
+        &mut self,
+        target: &Peer,
+        name: &ast::Str,
+        protocol: Option<Protocol>,
+    ) -> Option<PortSel> {
+        if let PeerKind::External(_) = target.kind {
+            self.err(
+                Diagnostic::new(
+                    Code::NamedPortOnExternal,
+                    name.span,
+                    format!("port name `{}` on an address block", name.value),
+                )
+                .label("an address block has no named ports")
+                .help("write the number"),
+            );
+            return None;
+        }
+        if !crate::k8s::names::is_valid_port_name(&name.value) {
+            self.err(
+                Diagnostic::new(
+                    Code::InvalidName,
+                    name.span,
+                    format!("`{}` cannot name a container port", name.value),
+                )
+                .label("not a container port name")
+                .help("a container port name has at most 15 lowercase letters, digits and `-`, with at least one letter, and no `-` at either end or twice in a row"),
+            );
+            return None;
+        }
+        Some(PortSel::Named {
+            protocol: protocol.unwrap_or(Protocol::Tcp),
+            name: name.value.clone(),
+        })
     }
 
     /// Resolves `target:name`: the service's own ports, then program-wide names, then the

@@ -292,6 +292,8 @@ pub enum PortItemKind {
     Number(u64),
     Range(u64, u64),
     Name(Name),
+    /// `"http"`: a container port name, resolved by Kubernetes on the destination pod.
+    PodPort(Str),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -634,6 +634,7 @@ impl Lowerer {
                     kind = Some(PortItemKind::Range(nums.next()?, nums.next()?));
                 }
                 Rule::name => kind = Some(PortItemKind::Name(self.name(p))),
+                Rule::string => kind = Some(PortItemKind::PodPort(self.string(p))),
                 Rule::protocol => protocol = Some(self.protocol(p)),
                 _ => {}
             }
