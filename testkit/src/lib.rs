@@ -216,6 +216,8 @@ pub fn compile_dir(dir: &Path) -> Compiled {
 
 /// Seeded random programs over a fixed label vocabulary, and a cluster with every combination
 /// of those labels (shared by the semantic and round-trip tests).
+pub mod policies;
+
 pub mod random {
     use netpol_compiler::k8s::eval::{Cluster, ContainerPort, Namespace, Pod, Protocol};
     use std::collections::BTreeMap;

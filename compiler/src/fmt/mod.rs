@@ -567,7 +567,13 @@ fn port_item(p: &PortItem) -> String {
         PortItemKind::Name(n) => n.text.clone(),
         PortItemKind::PodPort(s) => quote(&s.value),
     };
-    format!("{base}{}", protocol(&p.protocol))
+    // `/tcp` is the default only for numbers, ranges and container port names: `*` and a
+    // declared name without a protocol mean every protocol, so their `/tcp` stays.
+    let proto = match (&p.kind, &p.protocol) {
+        (PortItemKind::Any | PortItemKind::Name(_), Some((Proto::Tcp, _))) => "/tcp".to_string(),
+        _ => protocol(&p.protocol),
+    };
+    format!("{base}{proto}")
 }
 
 fn target(t: &Target) -> String {

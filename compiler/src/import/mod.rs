@@ -68,6 +68,8 @@ pub struct Imported {
     /// unknown field, a value the API server rejects) and those netpol cannot say exactly.
     /// The program holds every other policy; the command exits 1 when this is not empty.
     pub errors: Vec<String>,
+    /// `namespace/name` of each valid policy that is not imported (an error says why).
+    pub left_out: Vec<String>,
 }
 
 /// Imports NetworkPolicy YAML (`(file name, text)` pairs). `manifests` describe the cluster
@@ -101,6 +103,7 @@ pub fn import_policies(
 ) -> Imported {
     let mut kept: Vec<Input> = inputs.to_vec();
     let mut errors = Vec::new();
+    let mut left_out = Vec::new();
     loop {
         let mut imp = Importer {
             manifests,
@@ -127,6 +130,7 @@ pub fn import_policies(
                 match refused.get(&index) {
                     Some(why) => {
                         let id = imp.short(index);
+                        left_out.push(id.clone());
                         errors.push(format!(
                             "{}:{}: NetworkPolicy `{id}` is not imported: {why}",
                             input.file, input.line
@@ -148,6 +152,7 @@ pub fn import_policies(
             notes: imp.notes,
             policies: inputs.len(),
             errors,
+            left_out,
         };
     }
 }
@@ -1528,6 +1533,14 @@ fn selector(sel: Option<&LabelSelector>, namespaces: bool) -> Result<Sel, String
         };
         out.require(&r.key, c);
     }
+    if out.is_unsat() {
+        return Err("no labels satisfy it".into());
+    }
+    // The evaluator's own validity test: a valid selector matches this witness (taken before
+    // normalising, which drops requirements every namespace meets).
+    if !eval::selector_matches(k8s, &witness(&out)) {
+        return Err("the API server would reject it".into());
+    }
     let out = if namespaces {
         ns_norm(out)
     } else {
@@ -1535,10 +1548,6 @@ fn selector(sel: Option<&LabelSelector>, namespaces: bool) -> Result<Sel, String
     };
     if out.is_unsat() {
         return Err("no labels satisfy it".into());
-    }
-    // The evaluator's own validity test: a valid selector matches this witness.
-    if !eval::selector_matches(k8s, &witness(&out)) {
-        return Err("the API server would reject it".into());
     }
     Ok(out)
 }
