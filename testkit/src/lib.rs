@@ -393,6 +393,60 @@ pub mod random {
         src
     }
 
+    /// Random `test` assertions over the peers a program from [`random_program`] declares
+    /// (services `sN`, groups `gN`, externals `eN`) and some written in place, as one `test`
+    /// block to append to it.
+    pub fn random_assertions(program: &str, seed: u64) -> String {
+        let mut r = Rng(seed.wrapping_mul(0xA24B_AED4_963E_E407) | 1);
+        let mut peers: Vec<String> = program
+            .lines()
+            .filter_map(|l| {
+                let mut words = l.split_whitespace();
+                match (words.next(), words.next()) {
+                    (Some("service" | "group" | "external"), Some(name)) => Some(name.to_string()),
+                    _ => None,
+                }
+            })
+            .collect();
+        peers.push(format!("namespace {}", r.pick(&NAMESPACES)));
+        peers.push("cluster".to_string());
+        peers.push(format!("pods {{ {} }} in cluster", random_selector(&mut r)));
+        let ports = [
+            "80",
+            "81",
+            "80..81",
+            "1..100",
+            "8080/udp",
+            "*",
+            "*/udp",
+            "(80, 8080/udp)",
+            "\"http\"",
+            "\"http\"/udp",
+            "web",
+        ];
+        let mut out = String::from("test \"random\" {\n");
+        for _ in 0..1 + r.below(5) {
+            let from = r.pick(&peers).clone();
+            let to = r.pick(&peers).clone();
+            if from.starts_with('e') && to.starts_with('e') {
+                continue; // between two addresses netpol has nothing to say
+            }
+            let port = *r.pick(&ports);
+            // `web` is a port of some services only; a port name never names an address.
+            let port = if to.starts_with('e') && (port.contains('"') || port == "web") {
+                "443"
+            } else if port == "web" && !program.contains(&format!("service {to} ")) {
+                "80"
+            } else {
+                port
+            };
+            let verdict = if r.chance(50) { "allowed" } else { "denied" };
+            out.push_str(&format!("  {verdict} {from} -> {to}:{port}\n"));
+        }
+        out.push_str("}\n");
+        out
+    }
+
     /// Pods with every combination of the vocabulary's labels, in each namespace.
     pub fn random_cluster() -> (Cluster, String) {
         let mut pods = Vec::new();
