@@ -142,7 +142,7 @@ pub fn import_policies(
             kept = next;
             continue;
         }
-        let text = imp.render(files, workloads, &sections, &pairs);
+        let text = imp.render(files, workloads, &errors, &sections, &pairs);
         let program = match crate::fmt::format(&text) {
             Ok(formatted) => formatted,
             Err(_) => text,
@@ -1229,16 +1229,24 @@ impl Importer<'_> {
         &mut self,
         files: &[String],
         workloads: &[String],
+        errors: &[String],
         sections: &[Vec<Stmt>],
         pairs: &[Stmt],
     ) -> String {
         let mut out = String::new();
         let count = self.pols.len();
+        let left_out = match errors.len() {
+            0 => String::new(),
+            1 => " 1 more policy is not imported: netpol cannot say it exactly (below).".into(),
+            n => format!(
+                " {n} more policies are not imported: netpol cannot say them exactly (below)."
+            ),
+        };
         out.push_str(&comment_lines(
             &format!(
                 "Imported by `netpol import` from {} ({count} NetworkPolic{}). Compiled, this \
                  program allows exactly the connections that those policies allow (see \
-                 docs/import.md).",
+                 docs/import.md).{left_out}",
                 {
                     let mut shown: Vec<String> =
                         files.iter().take(5).map(|f| format!("`{f}`")).collect();
@@ -1251,8 +1259,11 @@ impl Importer<'_> {
             ),
             "",
         ));
-        if !self.notes.is_empty() {
+        if !self.notes.is_empty() || !errors.is_empty() {
             out.push_str("//\n");
+            for e in errors {
+                out.push_str(&comment_lines(&format!("netpol import: error: {e}"), ""));
+            }
             for n in &self.notes {
                 out.push_str(&comment_lines(&format!("netpol import: {n}"), ""));
             }
