@@ -91,6 +91,8 @@ pub enum Code {
     ScrapeNotAllowed,
     /// W111: pods behind an Ingress, which no ingress controller group may reach.
     IngressBackendNotAllowed,
+    /// W112: a group that spans every namespace, in a program that isolates several.
+    GroupSpansTenants,
 }
 
 impl Code {
@@ -131,6 +133,7 @@ impl Code {
         Code::InternetAndCluster,
         Code::ScrapeNotAllowed,
         Code::IngressBackendNotAllowed,
+        Code::GroupSpansTenants,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -171,6 +174,7 @@ impl Code {
             Code::InternetAndCluster => "W109",
             Code::ScrapeNotAllowed => "W110",
             Code::IngressBackendNotAllowed => "W111",
+            Code::GroupSpansTenants => "W112",
         }
     }
 

@@ -287,6 +287,10 @@ pub mod random {
         }
     }
 
+    fn program_has_group(src: &str) -> bool {
+        src.lines().any(|l| l.starts_with("group g0 "))
+    }
+
     /// A random program over a fixed label vocabulary, and its text.
     pub fn random_program(seed: u64) -> String {
         let mut r = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
@@ -356,6 +360,15 @@ pub mod random {
         peers.push(format!("namespace {}", r.pick(&NAMESPACES)));
         peers.push("cluster".to_string());
         peers.push("services".to_string());
+        // Narrowed groups: to one namespace, and to a set of namespaces.
+        if program_has_group(&src) {
+            peers.push(format!("g0 in namespace {}", r.pick(&NAMESPACES)));
+            peers.push(format!(
+                "g0 in namespaces {{ kubernetes.io/metadata.name in (\"{}\", \"{}\") }}",
+                r.pick(&NAMESPACES),
+                r.pick(&NAMESPACES)
+            ));
+        }
         peers.push(format!("pods {{ {} }} in cluster", random_selector(&mut r)));
         peers.push(format!(
             "pods {{ {} }} in namespace {}",

@@ -115,7 +115,52 @@ pub fn check(resolved: &Resolved, manifests: &Manifests) -> Vec<Diagnostic> {
     needed_by_lints(&mut out, p, manifests);
     overlap_lint(&mut out, p, manifests);
     unused_lints(&mut out, resolved);
+    tenant_lint(&mut out, p);
     out
+}
+
+/// W112: in a program that isolates several namespaces (tenants), a group used in a
+/// connection that selects pods in every namespace: anyone who can label a pod in any tenant
+/// namespace joins it.
+fn tenant_lint(out: &mut Vec<Diagnostic>, p: &Program) {
+    let isolated: Vec<&str> = p
+        .namespaces
+        .values()
+        .filter(|n| n.isolate.any())
+        .map(|n| n.name.as_str())
+        .collect();
+    if isolated.len() < 2 {
+        return;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for c in &p.connections {
+        for peer in [&c.source, &c.target] {
+            let PeerKind::Group(i) = peer.kind else {
+                continue;
+            };
+            let Some(g) = p.groups.get(i) else { continue };
+            if g.set.ns != NsScope::all() || g.set.pods.is_all() || !seen.insert(i) {
+                continue;
+            }
+            out.push(
+                Diagnostic::new(
+                    Code::GroupSpansTenants,
+                    peer.span,
+                    format!(
+                        "group `{}` spans every namespace, and this program isolates {} \
+                         namespaces",
+                        g.name,
+                        isolated.len()
+                    ),
+                )
+                .label("a pod labelled like it in any namespace joins it")
+                .help(format!(
+                    "narrow it to the namespace it runs in: `{} in namespace <name>`",
+                    g.name
+                )),
+            );
+        }
+    }
 }
 
 /// The workloads whose pods a peer stands for.

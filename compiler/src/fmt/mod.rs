@@ -549,6 +549,13 @@ fn peer(p: &Peer) -> String {
         Peer::Set(s) => pod_set(s),
         Peer::Cluster(_) => "cluster".to_string(),
         Peer::Services(_) => "services".to_string(),
+        Peer::Narrowed { name, scope, .. } => match scope {
+            Scope::Namespace(n) => format!("{} in namespace {}", name.text, n.text),
+            Scope::Namespaces { selector, .. } => {
+                format!("{} in namespaces {}", name.text, braces(selector))
+            }
+            Scope::Cluster(_) => name.text.clone(),
+        },
     }
 }
 

@@ -993,6 +993,58 @@ impl<'a> Resolver<'a> {
                     span,
                 })
                 .collect(),
+            ast::Peer::Narrowed { name, scope, .. } => {
+                let Some(whole) = self.peer(&ast::Peer::Ref(name.clone())).pop() else {
+                    return Vec::new();
+                };
+                let Some(set) = self.program.pod_set(&whole.kind) else {
+                    self.err(
+                        Diagnostic::new(
+                            Code::WrongKind,
+                            name.span,
+                            format!("`{}` is an external: it has no namespace", name.text),
+                        )
+                        .label("only a service or a group can be narrowed to namespaces"),
+                    );
+                    return Vec::new();
+                };
+                let within = match scope {
+                    ast::Scope::Namespace(n) => self.ns_ref(n),
+                    ast::Scope::Namespaces { selector, .. } => {
+                        NsScope::Selector(self.selector(selector.as_ref()))
+                    }
+                    ast::Scope::Cluster(_) => NsScope::all(),
+                };
+                let Some(ns) = narrow_ns(&set.ns, &within) else {
+                    self.err(
+                        Diagnostic::new(
+                            Code::UnsatisfiableSelector,
+                            span,
+                            format!("no pod of `{}` is in these namespaces", name.text),
+                        )
+                        .label("narrowed to nothing")
+                        .help(format!(
+                            "`{}` is {}; to use its selector elsewhere, declare a group",
+                            name.text,
+                            self.program.peer_name(&whole.kind)
+                        )),
+                    );
+                    return Vec::new();
+                };
+                // A service narrowed to its own namespace is the service.
+                if let PeerKind::Service(_) = whole.kind
+                    && ns == set.ns
+                {
+                    return vec![Peer {
+                        kind: whole.kind,
+                        span,
+                    }];
+                }
+                vec![Peer {
+                    kind: PeerKind::Pods(PodSet { ns, pods: set.pods }),
+                    span,
+                }]
+            }
         }
     }
 
@@ -1388,6 +1440,33 @@ impl<'a> Resolver<'a> {
 
 /// The labels of a namespace: those its manifest declares, plus the name label that
 /// Kubernetes sets on every namespace.
+/// The namespaces in both scopes; `None` when there are none. A named namespace stays named
+/// when the other scope is every namespace; otherwise the result is a selector (the name as
+/// the `kubernetes.io/metadata.name` label), tested on the cluster.
+fn narrow_ns(a: &NsScope, b: &NsScope) -> Option<NsScope> {
+    let as_sel = |s: &NsScope| match s {
+        NsScope::Named(n) => {
+            let mut sel = Sel::all();
+            sel.require(
+                crate::k8s::eval::NAMESPACE_NAME_LABEL,
+                crate::k8s::selector::Constraint::eq(n),
+            );
+            sel
+        }
+        NsScope::Selector(s) => s.clone(),
+    };
+    let out = match (a, b) {
+        (NsScope::Named(x), NsScope::Named(y)) => (x == y).then(|| a.clone())?,
+        (NsScope::Named(_), NsScope::Selector(s)) if s.is_all() => a.clone(),
+        (NsScope::Selector(s), NsScope::Named(_)) if s.is_all() => b.clone(),
+        _ => NsScope::Selector(as_sel(a).and(&as_sel(b))),
+    };
+    match &out {
+        NsScope::Selector(s) if s.is_unsat() => None,
+        _ => Some(out),
+    }
+}
+
 pub fn namespace_labels(manifests: &Manifests, ns: &str) -> BTreeMap<String, String> {
     let mut labels = manifests
         .namespaces
