@@ -498,8 +498,33 @@ fn unused_lints(out: &mut Vec<Diagnostic>, resolved: &Resolved) {
     }
     let is_used = |d: Def| used.contains_key(&format!("{d:?}"));
     for (i, svc) in p.services.iter().enumerate() {
+        // Named, or reached through a set of pods that can hold some of its pods
+        // (`namespace shop`, `pods { … } in cluster`); a namespace selector other than by
+        // name may cover its namespace on the cluster, so it counts too.
+        // Only in a direction it isolates: a set of pods as the source gives its egress-isolated
+        // pods rules, as the target its ingress-isolated ones.
+        let reaches = |kind: &PeerKind, isolated: bool| {
+            *kind == PeerKind::Service(i)
+                || isolated
+                    && p.pod_set(kind).is_some_and(|set| {
+                        let ns_ok = match &set.ns {
+                            NsScope::Named(n) => *n == svc.namespace,
+                            NsScope::Selector(s) => {
+                                s.keys
+                                    .keys()
+                                    .any(|k| k != crate::k8s::eval::NAMESPACE_NAME_LABEL)
+                                    || s.matches(&BTreeMap::from([(
+                                        crate::k8s::eval::NAMESPACE_NAME_LABEL.to_string(),
+                                        svc.namespace.clone(),
+                                    )]))
+                            }
+                        };
+                        ns_ok && set.pods.overlaps(&svc.selector)
+                    })
+        };
         let mentioned = p.connections.iter().any(|c| {
-            c.source.kind == PeerKind::Service(i) || c.target.kind == PeerKind::Service(i)
+            reaches(&c.source.kind, svc.isolate.egress)
+                || reaches(&c.target.kind, svc.isolate.ingress)
         });
         if !mentioned {
             out.push(
