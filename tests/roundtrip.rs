@@ -215,7 +215,7 @@ fn examples_survive_import_and_recompile() {
     let (mut compared, mut left_out) = (0, Vec::new());
     let examples = common::example_dirs();
     for dir in &examples {
-        let c = common::compile_dir(&dir);
+        let c = common::compile_dir(dir);
         let first = c.yaml.clone().expect("examples compile");
         let manifests: Vec<(String, String)> = db::manifest_texts(&c.db, c.ws);
         let Some(second) = round_trip(&first, &manifests, &dir.display().to_string()) else {
