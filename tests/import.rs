@@ -16,6 +16,8 @@
 
 use netpol_testkit as common;
 
+use common::policies::differences;
+
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -466,50 +468,6 @@ fn compile(program: &str, dir: Option<&Path>) -> (String, Vec<NetworkPolicy>) {
         c.rendered()
     );
     (c.yaml.clone().unwrap(), c.policies())
-}
-
-/// Every connection on which the two sets of policies disagree, and how many were compared.
-fn differences(
-    theirs: &[NetworkPolicy],
-    ours: &[NetworkPolicy],
-    cluster: &Cluster,
-    addresses: &[IpAddr],
-    ports: &[(Protocol, u16)],
-) -> (usize, Vec<String>) {
-    let mut endpoints: Vec<Endpoint> = (0..cluster.pods.len()).map(Endpoint::Pod).collect();
-    endpoints.extend(addresses.iter().map(|a| Endpoint::External(*a)));
-    let show = |e: &Endpoint| match e {
-        Endpoint::Pod(i) => format!("{}/{}", cluster.pods[*i].namespace, cluster.pods[*i].name),
-        Endpoint::External(a) => a.to_string(),
-    };
-    let mut checked = 0;
-    let mut diffs = Vec::new();
-    for from in &endpoints {
-        for to in &endpoints {
-            if matches!((from, to), (Endpoint::External(_), Endpoint::External(_))) {
-                continue;
-            }
-            for &(protocol, port) in ports {
-                let a = eval::evaluate(theirs, cluster, from, to, protocol, port).allowed;
-                let b = eval::evaluate(ours, cluster, from, to, protocol, port).allowed;
-                checked += 1;
-                if a != b {
-                    diffs.push(format!(
-                        "{} -> {} {port}/{protocol}: imported policies {}, compiled program {}",
-                        show(from),
-                        show(to),
-                        verdict(a),
-                        verdict(b)
-                    ));
-                }
-            }
-        }
-    }
-    (checked, diffs)
-}
-
-fn verdict(allowed: bool) -> &'static str {
-    if allowed { "allow" } else { "deny" }
 }
 
 fn labels_of(cluster: &Cluster) -> String {

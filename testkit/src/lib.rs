@@ -69,9 +69,7 @@ pub fn compare_policies(
     ips: &[&str],
     extra_ports: &[(netpol_compiler::k8s::eval::Protocol, u16)],
 ) -> (usize, Vec<String>) {
-    use netpol_compiler::k8s::eval::{self, Endpoint};
-    let mut endpoints: Vec<Endpoint> = (0..cluster.pods.len()).map(Endpoint::Pod).collect();
-    endpoints.extend(ips.iter().map(|ip| Endpoint::External(ip.parse().unwrap())));
+    let ips: Vec<std::net::IpAddr> = ips.iter().map(|ip| ip.parse().unwrap()).collect();
     let mut ports: Vec<_> = cluster
         .pods
         .iter()
@@ -80,28 +78,7 @@ pub fn compare_policies(
     ports.extend_from_slice(extra_ports);
     ports.sort();
     ports.dedup();
-    let mut checked = 0;
-    let mut diffs = Vec::new();
-    for from in &endpoints {
-        for to in &endpoints {
-            if matches!((from, to), (Endpoint::External(_), Endpoint::External(_))) {
-                continue;
-            }
-            for &(protocol, port) in &ports {
-                let x = eval::evaluate(a, cluster, from, to, protocol, port).allowed;
-                let y = eval::evaluate(b, cluster, from, to, protocol, port).allowed;
-                checked += 1;
-                if x != y {
-                    diffs.push(format!(
-                        "{} -> {} {port}/{protocol}: first {x}, second {y}",
-                        netpol_compiler::explain::show(cluster, from),
-                        netpol_compiler::explain::show(cluster, to)
-                    ));
-                }
-            }
-        }
-    }
-    (checked, diffs)
+    policies::differences(a, b, cluster, &ips, &ports)
 }
 
 /// Every example program: folders under examples/ that directly hold `.netpol` files.

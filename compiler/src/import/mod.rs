@@ -83,10 +83,11 @@ pub fn import(
     let read = read(files)?;
     let names: Vec<String> = files.iter().map(|(f, _)| f.clone()).collect();
     let mut imported = import_policies(&read.inputs, &names, read.notes, manifests, workloads);
+    // Invalid policies count as read too.
+    imported.policies += read.errors.len();
     let mut errors = read.errors;
     errors.append(&mut imported.errors);
     imported.errors = errors;
-    imported.policies += imported.errors.len();
     Ok(imported)
 }
 
