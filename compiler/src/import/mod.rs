@@ -50,6 +50,7 @@ use crate::k8s::selector::{Constraint, Sel, Values};
 use crate::k8s::workloads::Manifests;
 use crate::resolve::hir::Dirs;
 use crate::resolve::namespace_labels;
+use crate::syntax::keywords;
 
 mod read;
 pub use read::{Input, Read, read};
@@ -298,32 +299,6 @@ struct Importer<'a> {
     /// the rest imported again.
     refused: BTreeMap<usize, String>,
 }
-
-/// The words that cannot be a name, plus the keywords recognised by position, which would
-/// read badly as names.
-const RESERVED: &[&str] = &[
-    "namespace",
-    "namespaces",
-    "cluster",
-    "services",
-    "pods",
-    "except",
-    "not",
-    "in",
-    "use",
-    "workloads",
-    "service",
-    "group",
-    "external",
-    "port",
-    "test",
-    "select",
-    "isolate",
-    "ingress",
-    "egress",
-    "allowed",
-    "denied",
-];
 
 impl Importer<'_> {
     /// The namespace labels the compiler sees for `ns`.
@@ -1881,18 +1856,7 @@ fn port(p: &NetworkPolicyPort) -> Result<RulePort, String> {
 /// A namespace name netpol can write after `namespace`: it starts with a letter and is not a
 /// reserved word (Kubernetes also allows a leading digit).
 fn is_name(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && ![
-            "namespace",
-            "namespaces",
-            "cluster",
-            "services",
-            "pods",
-            "except",
-            "not",
-            "in",
-        ]
-        .contains(&name)
+    name.starts_with(|c: char| c.is_ascii_alphabetic()) && !keywords::is_reserved(name)
 }
 
 fn port_range_text(protocol: Protocol, start: u16, end: u16) -> String {
@@ -1943,7 +1907,7 @@ fn sanitize(name: &str) -> String {
     if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
         s = format!("np-{s}");
     }
-    if RESERVED.contains(&s.as_str()) {
+    if keywords::is_keyword(&s) {
         s.push_str("-policy");
     }
     truncate(&s, 63)
