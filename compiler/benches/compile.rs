@@ -119,6 +119,39 @@ fn main() {
         let _ = db::diagnostics(&db, ws).len();
         let check = t.elapsed();
 
+        // Where a cold check spends its time, stage by stage.
+        let mut db = Database::default();
+        let ws = db.workspace(files.clone());
+        let mut stages = Vec::new();
+        let t = Instant::now();
+        for f in ws.files(&db) {
+            let _ = db::file_items(&db, *f);
+        }
+        stages.push(("parse+items", t.elapsed()));
+        let t = Instant::now();
+        let _ = db::resolved(&db, ws);
+        stages.push(("resolve", t.elapsed()));
+        let t = Instant::now();
+        let _ = db::checked(&db, ws);
+        stages.push(("check", t.elapsed()));
+        let t = Instant::now();
+        let _ = db::lowered(&db, ws);
+        stages.push(("lower", t.elapsed()));
+        let t = Instant::now();
+        let _ = db::diagnostics(&db, ws);
+        stages.push(("diagnostics", t.elapsed()));
+        let t = Instant::now();
+        let _ = db::optimized(&db, ws);
+        stages.push(("optimize", t.elapsed()));
+        let t = Instant::now();
+        let _ = db::emitted(&db, ws);
+        stages.push(("emit", t.elapsed()));
+        let stages: Vec<String> = stages
+            .iter()
+            .map(|(name, d)| format!("{name} {:.1}ms", ms(*d)))
+            .collect();
+        eprintln!("  {n} services, cold stages: {}", stages.join(", "));
+
         let chunk = n.div_ceil(PER_FILE) / 2;
         let middle = chunk * PER_FILE + PER_FILE / 2;
         // One character inside one service: its port number, 8080 <-> 8081.
