@@ -2,12 +2,14 @@
 //! stdout. The translation is the compiler library's (`netpol_compiler::import`); this file
 //! only reads the files and prints.
 
-use crate::{EXIT_OK, fail, files};
+use crate::{EXIT_OK, EXIT_PROGRAM_ERRORS, fail, files};
 use netpol_compiler::k8s::workloads::Manifests;
 use std::path::PathBuf;
 
 /// Reads `paths` (NetworkPolicy YAML) and the `--workloads` manifests, prints the program on
-/// stdout and the importer's notes on stderr.
+/// stdout and the importer's notes on stderr. A policy that is invalid or that netpol cannot
+/// say exactly is an error on stderr (`file:line:column: …`): the program holds the others and
+/// the exit code is 1.
 pub fn run(guard: &files::Guard, paths: &[PathBuf], workloads: &[String]) -> u8 {
     let mut inputs = Vec::new();
     for path in paths {
@@ -37,5 +39,12 @@ pub fn run(guard: &files::Guard, paths: &[PathBuf], workloads: &[String]) -> u8 
     for note in &imported.notes {
         eprintln!("note: {note}");
     }
-    EXIT_OK
+    for error in &imported.errors {
+        eprintln!("error: {error}");
+    }
+    if imported.errors.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_PROGRAM_ERRORS
+    }
 }

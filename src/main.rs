@@ -150,7 +150,9 @@ netpol explain examples/shop --matrix --format json"
     #[command(
         long_about = "Turn existing NetworkPolicy YAML (networking.k8s.io/v1) into a readable .netpol \
 program, printed on stdout. Compiling it gives policies that allow exactly the connections the input \
-allows. Notes on stderr say what could only be said under an assumption; docs/import.md explains.\n\n\
+allows, on every cluster. A policy that is invalid (an unknown field, a value the API server rejects) or \
+that netpol cannot say exactly is not imported: an error on stderr gives its file and line, the program \
+holds the others, and the exit code is 1. docs/import.md explains.\n\n\
 Examples:\n  netpol import policies/*.yaml > imported.netpol\n  \
 netpol import np.yaml --workloads 'k8s/*.yaml' > imported.netpol"
     )]

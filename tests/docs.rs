@@ -50,3 +50,16 @@ fn every_subcommand_is_documented() {
         );
     }
 }
+
+/// The index at the top of docs/diagnostics.md lists every code, linked to its section.
+#[test]
+fn the_diagnostics_index_lists_every_code() {
+    let doc = std::fs::read_to_string(common::root().join("docs/diagnostics.md")).unwrap();
+    for code in netpol_compiler::diagnostic::Code::ALL {
+        let code = code.as_str();
+        assert!(
+            doc.contains(&format!("| [{code}](#{}", code.to_lowercase())),
+            "docs/diagnostics.md's index does not list {code}"
+        );
+    }
+}

@@ -264,25 +264,25 @@ const TABLE: &[Entry] = &[
         "monitoring",
         "prometheus",
         &[Req::Eq("app.kubernetes.io/name", "prometheus")],
-        Ns::Cluster,
+        Ns::Named("monitoring"),
     ),
     group(
         "monitoring",
         "grafana-agent",
         &[Req::Eq("app.kubernetes.io/name", "grafana-agent")],
-        Ns::Cluster,
+        Ns::Named("monitoring"),
     ),
     group(
         "monitoring",
         "alloy",
         &[Req::Eq("app.kubernetes.io/name", "alloy")],
-        Ns::Cluster,
+        Ns::Named("monitoring"),
     ),
     group(
         "monitoring",
         "otel-collector",
         &[Req::Eq("app.kubernetes.io/name", "opentelemetry-collector")],
-        Ns::Cluster,
+        Ns::Named("monitoring"),
     ),
     group(
         "monitoring",
@@ -291,7 +291,7 @@ const TABLE: &[Entry] = &[
             "app.kubernetes.io/component",
             "opentelemetry-collector",
         )],
-        Ns::Cluster,
+        Ns::Named("monitoring"),
     ),
     port("monitoring", "otlp", &[("TCP", 4317), ("TCP", 4318)]),
 ];

@@ -118,6 +118,8 @@ codes! {
     ScrapeNotAllowed = "W110",
     /// pods behind an Ingress, which no ingress controller group may reach
     IngressBackendNotAllowed = "W111",
+    /// a group that spans every namespace, in a program that isolates several
+    GroupSpansTenants = "W112",
 }
 
 impl Code {

@@ -36,6 +36,7 @@ pub fn run(
     policies: &[NetworkPolicy],
 ) -> Vec<TestResult> {
     let cluster = test_cluster(program, manifests);
+    let bounds = Boundaries::of(program, policies);
     program
         .tests
         .iter()
@@ -45,21 +46,176 @@ pub fn run(
             assertions: t
                 .assertions
                 .iter()
-                .map(|a| check(program, manifests, &cluster, policies, a))
+                .map(|a| check(program, manifests, &cluster, &bounds, policies, a))
                 .collect(),
         })
         .collect()
+}
+
+/// Where verdicts can change: every address block and `except` of the program and of the
+/// policies, and every port range boundary of the policies, per protocol. Between two
+/// boundaries every address (port) gets the same verdict, so one probe per piece decides
+/// for all of them.
+#[derive(Clone, Debug, Default)]
+pub struct Boundaries {
+    /// Start points of pieces of the address space: (is IPv6, address as a number).
+    addresses: std::collections::BTreeSet<(bool, u128)>,
+    /// Start points of pieces of the port space, per protocol.
+    ports: std::collections::BTreeMap<Protocol, std::collections::BTreeSet<u32>>,
+}
+
+fn net_range(net: &ipnet::IpNet) -> (bool, u128, u128) {
+    match net {
+        ipnet::IpNet::V4(n) => (
+            false,
+            u128::from(u32::from(n.network())),
+            u128::from(u32::from(n.broadcast())),
+        ),
+        ipnet::IpNet::V6(n) => (true, u128::from(n.network()), u128::from(n.broadcast())),
+    }
+}
+
+fn to_ip(v6: bool, n: u128) -> IpAddr {
+    if v6 {
+        IpAddr::V6(std::net::Ipv6Addr::from(n))
+    } else {
+        IpAddr::V4(std::net::Ipv4Addr::from(
+            u32::try_from(n).unwrap_or(u32::MAX),
+        ))
+    }
+}
+
+impl Boundaries {
+    pub fn of(program: &Program, policies: &[NetworkPolicy]) -> Boundaries {
+        let mut b = Boundaries::default();
+        for e in &program.externals {
+            for block in &e.blocks {
+                b.add_net(&block.cidr);
+                for x in &block.except {
+                    b.add_net(x);
+                }
+            }
+        }
+        for p in policies {
+            let Some(spec) = &p.spec else { continue };
+            let ingress = spec
+                .ingress
+                .iter()
+                .flatten()
+                .map(|r| (r.from.as_deref(), r.ports.as_deref()));
+            let egress = spec
+                .egress
+                .iter()
+                .flatten()
+                .map(|r| (r.to.as_deref(), r.ports.as_deref()));
+            for (peers, ports) in ingress.chain(egress) {
+                for peer in peers.into_iter().flatten() {
+                    if let Some(block) = &peer.ip_block {
+                        for text in
+                            std::iter::once(&block.cidr).chain(block.except.iter().flatten())
+                        {
+                            if let Ok(net) = text.parse::<ipnet::IpNet>() {
+                                b.add_net(&net.trunc());
+                            }
+                        }
+                    }
+                }
+                for port in ports.into_iter().flatten() {
+                    let protocol = port
+                        .protocol
+                        .as_deref()
+                        .and_then(Protocol::parse_api)
+                        .unwrap_or(Protocol::Tcp);
+                    if let Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n)) =
+                        &port.port
+                    {
+                        let end = port.end_port.unwrap_or(*n);
+                        let set = b.ports.entry(protocol).or_default();
+                        if let (Ok(s), Ok(e)) = (u32::try_from(*n), u32::try_from(end)) {
+                            set.insert(s);
+                            set.insert(e.saturating_add(1));
+                        }
+                    }
+                }
+            }
+        }
+        b
+    }
+
+    fn add_net(&mut self, net: &ipnet::IpNet) {
+        let (v6, start, end) = net_range(net);
+        self.addresses.insert((v6, start));
+        if let Some(next) = end.checked_add(1)
+            && (v6 || next <= u128::from(u32::MAX))
+        {
+            self.addresses.insert((v6, next));
+        }
+    }
+
+    /// One address of every piece of the external's blocks.
+    pub fn addresses_of(&self, blocks: &[IpBlock]) -> Vec<IpAddr> {
+        let mut out = Vec::new();
+        for block in blocks {
+            let (v6, start, end) = net_range(&block.cidr);
+            let inner: Vec<u128> = if start < end {
+                self.addresses
+                    .range((v6, start + 1)..=(v6, end))
+                    .map(|(_, n)| *n)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let points = std::iter::once(start).chain(inner);
+            for n in points {
+                let ip = to_ip(v6, n);
+                if in_blocks(blocks, ip) && !out.contains(&ip) {
+                    out.push(ip);
+                }
+            }
+        }
+        out
+    }
+
+    /// One port of every piece of `start..=end` of `protocol`, split also where a port of
+    /// the destination pod starts or ends (a named port of a policy resolves to it).
+    fn ports_in(&self, protocol: Protocol, start: u16, end: u16, pod: Option<&Pod>) -> Vec<u16> {
+        let mut points: std::collections::BTreeSet<u32> = self
+            .ports
+            .get(&protocol)
+            .filter(|_| start < end)
+            .map(|s| {
+                s.range(u32::from(start) + 1..=u32::from(end))
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        points.insert(u32::from(start));
+        for c in pod.iter().flat_map(|p| p.ports.iter()) {
+            if c.protocol == protocol {
+                for n in [u32::from(c.port), u32::from(c.port) + 1] {
+                    if (u32::from(start)..=u32::from(end)).contains(&n) {
+                        points.insert(n);
+                    }
+                }
+            }
+        }
+        points
+            .into_iter()
+            .filter_map(|n| u16::try_from(n).ok())
+            .collect()
+    }
 }
 
 fn check(
     program: &Program,
     manifests: &Manifests,
     cluster: &Cluster,
+    bounds: &Boundaries,
     policies: &[NetworkPolicy],
     a: &Assertion,
 ) -> AssertionResult {
-    let froms = endpoints(program, manifests, cluster, &a.from.kind);
-    let tos = endpoints(program, manifests, cluster, &a.to.kind);
+    let froms = endpoints(program, manifests, cluster, bounds, &a.from.kind);
+    let tos = endpoints(program, manifests, cluster, bounds, &a.to.kind);
     let mut checked = 0;
     let mut failure = None;
     if froms.is_empty() || tos.is_empty() {
@@ -70,15 +226,7 @@ fn check(
             if from == to {
                 continue; // a pod may always reach itself
             }
-            for (protocol, port) in probes(cluster, to, &a.ports) {
-                let Some(port) = port else {
-                    if a.expect_allowed {
-                        failure =
-                            Some(format!("{} declares no such named port", show(cluster, to)));
-                        break 'outer;
-                    }
-                    continue;
-                };
+            for (protocol, port) in probes(cluster, bounds, to, &a.ports) {
                 checked += 1;
                 let v = eval::evaluate(policies, cluster, from, to, protocol, port);
                 if v.allowed != a.expect_allowed {
@@ -87,6 +235,14 @@ fn check(
                 }
             }
         }
+    }
+    if failure.is_none() && checked == 0 && a.expect_allowed {
+        // Only a named port can leave no connection: no destination pod declares it.
+        failure = Some(
+            "the assertion describes no connection: no pod of the destination declares its \
+             named port"
+                .to_string(),
+        );
     }
     AssertionResult {
         span: a.span,
@@ -158,25 +314,19 @@ fn show(cluster: &Cluster, e: &Endpoint) -> String {
     }
 }
 
-/// (protocol, port) probes for a destination; `None` for a named port it does not declare.
+/// (protocol, port) probes for a destination: one port of every piece of each selection
+/// (split at every boundary of the policies and the destination's container ports), and for a
+/// port name every port the destination gives that name on that protocol (none when it does
+/// not declare it: that pod has no such connection).
 fn probes(
     cluster: &Cluster,
+    bounds: &Boundaries,
     to: &Endpoint,
     ports: &[(PortSel, Span)],
-) -> Vec<(Protocol, Option<u16>)> {
+) -> Vec<(Protocol, u16)> {
     let pod = match to {
         Endpoint::Pod(i) => cluster.pods.get(*i),
         Endpoint::External(_) => None,
-    };
-    let container = |p: Protocol| -> Vec<u16> {
-        pod.map(|pod| {
-            pod.ports
-                .iter()
-                .filter(|c| c.protocol == p)
-                .map(|c| c.port)
-                .collect()
-        })
-        .unwrap_or_default()
     };
     let mut out = Vec::new();
     for (sel, _) in ports {
@@ -184,38 +334,41 @@ fn probes(
             PortSel::All => {
                 for p in Protocol::ALL {
                     out.extend(
-                        [1, 65535]
+                        bounds
+                            .ports_in(p, 1, 65535, pod)
                             .into_iter()
-                            .chain(container(p))
-                            .map(|n| (p, Some(n))),
+                            .map(|n| (p, n)),
                     );
                 }
             }
-            PortSel::AllOf(p) => out.extend(
-                [1, 65535]
-                    .into_iter()
-                    .chain(container(*p))
-                    .map(|n| (*p, Some(n))),
-            ),
-            PortSel::Range(r) => {
-                out.push((r.protocol, Some(r.start)));
-                if r.end != r.start {
-                    out.push((r.protocol, Some(r.end)));
-                }
+            PortSel::AllOf(p) => {
+                out.extend(
+                    bounds
+                        .ports_in(*p, 1, 65535, pod)
+                        .into_iter()
+                        .map(|n| (*p, n)),
+                );
             }
+            PortSel::Range(r) => out.extend(
+                bounds
+                    .ports_in(r.protocol, r.start, r.end, pod)
+                    .into_iter()
+                    .map(|n| (r.protocol, n)),
+            ),
             PortSel::Named { protocol, name } => {
-                let found = pod.and_then(|pod| {
-                    pod.ports
-                        .iter()
-                        .find(|c| {
+                out.extend(
+                    pod.iter()
+                        .flat_map(|pod| pod.ports.iter())
+                        .filter(|c| {
                             c.name.as_deref() == Some(name.as_str()) && c.protocol == *protocol
                         })
-                        .map(|c| c.port)
-                });
-                out.push((*protocol, found));
+                        .map(|c| (*protocol, c.port)),
+                );
             }
         }
     }
+    out.sort();
+    out.dedup();
     out
 }
 
@@ -224,13 +377,14 @@ fn endpoints(
     program: &Program,
     manifests: &Manifests,
     cluster: &Cluster,
+    bounds: &Boundaries,
     kind: &PeerKind,
 ) -> Vec<Endpoint> {
     if let PeerKind::External(i) = kind {
         return program
             .externals
             .get(*i)
-            .map(|e| representatives(&e.blocks))
+            .map(|e| bounds.addresses_of(&e.blocks))
             .unwrap_or_default()
             .into_iter()
             .map(Endpoint::External)
@@ -257,20 +411,6 @@ fn in_set(set: &PodSet, pod: &Pod, cluster: &Cluster, manifests: &Manifests) -> 
             .map(|n| n.labels.clone())
             .unwrap_or_else(|| namespace_labels(manifests, &pod.namespace))
     })
-}
-
-/// One address per block, inside it and outside its excepts.
-fn representatives(blocks: &[IpBlock]) -> Vec<IpAddr> {
-    blocks
-        .iter()
-        .filter_map(|b| {
-            b.cidr
-                .hosts()
-                .take(4096)
-                .chain(std::iter::once(b.cidr.network()))
-                .find(|ip| in_blocks(std::slice::from_ref(b), *ip))
-        })
-        .collect()
 }
 
 /// The workloads' pods, plus a synthesized pod for every service, group and in-place set of

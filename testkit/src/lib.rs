@@ -90,9 +90,7 @@ pub fn compare_policies(
     ips: &[&str],
     extra_ports: &[(netpol_compiler::k8s::eval::Protocol, u16)],
 ) -> (usize, Vec<String>) {
-    use netpol_compiler::k8s::eval::{self, Endpoint};
-    let mut endpoints: Vec<Endpoint> = (0..cluster.pods.len()).map(Endpoint::Pod).collect();
-    endpoints.extend(ips.iter().map(|ip| Endpoint::External(ip.parse().unwrap())));
+    let ips: Vec<std::net::IpAddr> = ips.iter().map(|ip| ip.parse().unwrap()).collect();
     let mut ports: Vec<_> = cluster
         .pods
         .iter()
@@ -101,28 +99,7 @@ pub fn compare_policies(
     ports.extend_from_slice(extra_ports);
     ports.sort();
     ports.dedup();
-    let mut checked = 0;
-    let mut diffs = Vec::new();
-    for from in &endpoints {
-        for to in &endpoints {
-            if matches!((from, to), (Endpoint::External(_), Endpoint::External(_))) {
-                continue;
-            }
-            for &(protocol, port) in &ports {
-                let x = eval::evaluate(a, cluster, from, to, protocol, port).allowed;
-                let y = eval::evaluate(b, cluster, from, to, protocol, port).allowed;
-                checked += 1;
-                if x != y {
-                    diffs.push(format!(
-                        "{} -> {} {port}/{protocol}: first {x}, second {y}",
-                        netpol_compiler::explain::show(cluster, from),
-                        netpol_compiler::explain::show(cluster, to)
-                    ));
-                }
-            }
-        }
-    }
-    (checked, diffs)
+    policies::differences(a, b, cluster, &ips, &ports)
 }
 
 /// Every example program: folders under examples/ that directly hold `.netpol` files.
@@ -244,6 +221,7 @@ pub mod scale;
     reason = "fuzz targets report a failed property by panicking"
 )]
 pub mod fuzz;
+pub mod policies;
 
 pub mod random {
     use netpol_compiler::k8s::eval::{Cluster, ContainerPort, Namespace, Pod, Protocol};
@@ -312,6 +290,10 @@ pub mod random {
                 return format!("{first}, {second}");
             }
         }
+    }
+
+    fn program_has_group(src: &str) -> bool {
+        src.lines().any(|l| l.starts_with("group g0 "))
     }
 
     /// A random program over a fixed label vocabulary, and its text.
@@ -383,6 +365,15 @@ pub mod random {
         peers.push(format!("namespace {}", r.pick(&NAMESPACES)));
         peers.push("cluster".to_string());
         peers.push("services".to_string());
+        // Narrowed groups: to one namespace, and to a set of namespaces.
+        if program_has_group(&src) {
+            peers.push(format!("g0 in namespace {}", r.pick(&NAMESPACES)));
+            peers.push(format!(
+                "g0 in namespaces {{ kubernetes.io/metadata.name in (\"{}\", \"{}\") }}",
+                r.pick(&NAMESPACES),
+                r.pick(&NAMESPACES)
+            ));
+        }
         peers.push(format!("pods {{ {} }} in cluster", random_selector(&mut r)));
         peers.push(format!(
             "pods {{ {} }} in namespace {}",
@@ -418,6 +409,60 @@ pub mod random {
             src.push_str(&format!("{source} -> {target}:{port}\n"));
         }
         src
+    }
+
+    /// Random `test` assertions over the peers a program from [`random_program`] declares
+    /// (services `sN`, groups `gN`, externals `eN`) and some written in place, as one `test`
+    /// block to append to it.
+    pub fn random_assertions(program: &str, seed: u64) -> String {
+        let mut r = Rng(seed.wrapping_mul(0xA24B_AED4_963E_E407) | 1);
+        let mut peers: Vec<String> = program
+            .lines()
+            .filter_map(|l| {
+                let mut words = l.split_whitespace();
+                match (words.next(), words.next()) {
+                    (Some("service" | "group" | "external"), Some(name)) => Some(name.to_string()),
+                    _ => None,
+                }
+            })
+            .collect();
+        peers.push(format!("namespace {}", r.pick(&NAMESPACES)));
+        peers.push("cluster".to_string());
+        peers.push(format!("pods {{ {} }} in cluster", random_selector(&mut r)));
+        let ports = [
+            "80",
+            "81",
+            "80..81",
+            "1..100",
+            "8080/udp",
+            "*",
+            "*/udp",
+            "(80, 8080/udp)",
+            "\"http\"",
+            "\"http\"/udp",
+            "web",
+        ];
+        let mut out = String::from("test \"random\" {\n");
+        for _ in 0..1 + r.below(5) {
+            let from = r.pick(&peers).clone();
+            let to = r.pick(&peers).clone();
+            if from.starts_with('e') && to.starts_with('e') {
+                continue; // between two addresses netpol has nothing to say
+            }
+            let port = *r.pick(&ports);
+            // `web` is a port of some services only; a port name never names an address.
+            let port = if to.starts_with('e') && (port.contains('"') || port == "web") {
+                "443"
+            } else if port == "web" && !program.contains(&format!("service {to} ")) {
+                "80"
+            } else {
+                port
+            };
+            let verdict = if r.chance(50) { "allowed" } else { "denied" };
+            out.push_str(&format!("  {verdict} {from} -> {to}:{port}\n"));
+        }
+        out.push_str("}\n");
+        out
     }
 
     /// Pods with every combination of the vocabulary's labels, in each namespace.

@@ -126,6 +126,7 @@ pub fn check(resolved: &Resolved, manifests: &Manifests) -> Vec<Diagnostic> {
     needed_by_lints(&mut out, p, manifests, &index);
     overlap_lint(&mut out, p, &index);
     unused_lints(&mut out, resolved);
+    tenant_lint(&mut out, p);
     out
 }
 
@@ -208,6 +209,50 @@ impl<'m, 'p> Matcher<'m, 'p> {
             self.cache.insert(kind.clone(), v.clone());
         }
         v
+    }
+}
+
+/// W112: in a program that isolates several namespaces (tenants), a group used in a
+/// connection that selects pods in every namespace: anyone who can label a pod in any tenant
+/// namespace joins it.
+fn tenant_lint(out: &mut Vec<Diagnostic>, p: &Program) {
+    let isolated: Vec<&str> = p
+        .namespaces
+        .values()
+        .filter(|n| n.isolate.any())
+        .map(|n| n.name.as_str())
+        .collect();
+    if isolated.len() < 2 {
+        return;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for c in &p.connections {
+        for peer in [&c.source, &c.target] {
+            let PeerKind::Group(i) = peer.kind else {
+                continue;
+            };
+            let Some(g) = p.groups.get(i) else { continue };
+            if g.set.ns != NsScope::all() || g.set.pods.is_all() || !seen.insert(i) {
+                continue;
+            }
+            out.push(
+                Diagnostic::new(
+                    Code::GroupSpansTenants,
+                    peer.span,
+                    format!(
+                        "group `{}` spans every namespace, and this program isolates {} \
+                         namespaces",
+                        g.name,
+                        isolated.len()
+                    ),
+                )
+                .label("a pod labelled like it in any namespace joins it")
+                .help(format!(
+                    "narrow it to the namespace it runs in: `{} in namespace <name>`",
+                    g.name
+                )),
+            );
+        }
     }
 }
 
@@ -597,7 +642,35 @@ fn unused_lints(out: &mut Vec<Diagnostic>, resolved: &Resolved) {
         }
     }
     for (i, svc) in p.services.iter().enumerate() {
-        if !mentioned.contains(&i) {
+        // Named, or reached through a set of pods that can hold some of its pods
+        // (`namespace shop`, `pods { … } in cluster`); a namespace selector other than by
+        // name may cover its namespace on the cluster, so it counts too.
+        // Only in a direction it isolates: a set of pods as the source gives its egress-isolated
+        // pods rules, as the target its ingress-isolated ones.
+        let reaches = |kind: &PeerKind, isolated: bool| {
+            *kind == PeerKind::Service(i)
+                || isolated
+                    && p.pod_set(kind).is_some_and(|set| {
+                        let ns_ok = match &set.ns {
+                            NsScope::Named(n) => *n == svc.namespace,
+                            NsScope::Selector(s) => {
+                                s.keys
+                                    .keys()
+                                    .any(|k| k != crate::k8s::eval::NAMESPACE_NAME_LABEL)
+                                    || s.matches(&BTreeMap::from([(
+                                        crate::k8s::eval::NAMESPACE_NAME_LABEL.to_string(),
+                                        svc.namespace.clone(),
+                                    )]))
+                            }
+                        };
+                        ns_ok && set.pods.overlaps(&svc.selector)
+                    })
+        };
+        let mentioned = p.connections.iter().any(|c| {
+            reaches(&c.source.kind, svc.isolate.egress)
+                || reaches(&c.target.kind, svc.isolate.ingress)
+        });
+        if !mentioned {
             out.push(
                 Diagnostic::new(
                     Code::ServiceWithoutConnections,

@@ -549,6 +549,13 @@ fn peer(p: &Peer) -> String {
         Peer::Set(s) => pod_set(s),
         Peer::Cluster(_) => "cluster".to_string(),
         Peer::Services(_) => "services".to_string(),
+        Peer::Narrowed { name, scope, .. } => match scope {
+            Scope::Namespace(n) => format!("{} in namespace {}", name.text, n.text),
+            Scope::Namespaces { selector, .. } => {
+                format!("{} in namespaces {}", name.text, braces(selector))
+            }
+            Scope::Cluster(_) => name.text.clone(),
+        },
     }
 }
 
@@ -565,8 +572,15 @@ fn port_item(p: &PortItem) -> String {
         PortItemKind::Number(n) => n.to_string(),
         PortItemKind::Range(a, b) => format!("{a}..{b}"),
         PortItemKind::Name(n) => n.text.clone(),
+        PortItemKind::PodPort(s) => quote(&s.value),
     };
-    format!("{base}{}", protocol(&p.protocol))
+    // `/tcp` is the default only for numbers, ranges and container port names: `*` and a
+    // declared name without a protocol mean every protocol, so their `/tcp` stays.
+    let proto = match (&p.kind, &p.protocol) {
+        (PortItemKind::Any | PortItemKind::Name(_), Some((Proto::Tcp, _))) => "/tcp".to_string(),
+        _ => protocol(&p.protocol),
+    };
+    format!("{base}{proto}")
 }
 
 fn target(t: &Target) -> String {

@@ -40,19 +40,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use ipnet::IpNet;
-use k8s_openapi::api::networking::v1::{
-    IPBlock, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort,
-};
+use k8s_openapi::api::networking::v1::{IPBlock, NetworkPolicyPeer, NetworkPolicyPort};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::backend::ir::{RulePort, merge_ranges};
 use crate::k8s::eval::{self, NAMESPACE_NAME_LABEL as NAME, Protocol};
 use crate::k8s::selector::{Constraint, Sel, Values};
-use crate::k8s::workloads::{Manifests, Workload};
+use crate::k8s::workloads::Manifests;
 use crate::resolve::hir::Dirs;
 use crate::resolve::namespace_labels;
 use crate::syntax::keywords;
+
+mod read;
+pub use read::{Input, Read, read};
 
 /// What [`import`] produces.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,114 +65,12 @@ pub struct Imported {
     pub notes: Vec<String>,
     /// The NetworkPolicies read.
     pub policies: usize,
-}
-
-/// One NetworkPolicy of the input, with the file it came from.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Input {
-    pub file: String,
-    pub policy: NetworkPolicy,
-}
-
-/// Reads the `networking.k8s.io/v1` NetworkPolicies of YAML streams (`(file name, text)`).
-/// Other objects are skipped; the notes say which. A file that is not YAML is an error, and so
-/// is input that holds no NetworkPolicy at all.
-pub fn read(files: &[(String, String)]) -> Result<(Vec<Input>, Vec<String>), String> {
-    let mut inputs = Vec::new();
-    let mut notes = Vec::new();
-    for (file, text) in files {
-        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple_with_options(
-            text,
-            crate::k8s::workloads::yaml_options(text.len()),
-        )
-        .map_err(|e| {
-            let reason = e.to_string();
-            let first = reason.lines().next().unwrap_or_default().to_string();
-            format!("`{file}` is not YAML: {first}")
-        })?;
-        let before = inputs.len();
-        let mut others = BTreeSet::new();
-        for doc in docs {
-            // `List` (kubectl) and `NetworkPolicyList` (the API, whose items may omit `kind`
-            // and `apiVersion`).
-            let items = match doc.get("kind").and_then(|k| k.as_str()) {
-                Some(list) if list.ends_with("List") => {
-                    let mut items = doc
-                        .get("items")
-                        .and_then(|i| i.as_array())
-                        .cloned()
-                        .unwrap_or_default();
-                    if list == "NetworkPolicyList" {
-                        for item in &mut items {
-                            if let Some(o) = item.as_object_mut() {
-                                o.entry("kind").or_insert("NetworkPolicy".into());
-                                o.entry("apiVersion")
-                                    .or_insert("networking.k8s.io/v1".into());
-                            }
-                        }
-                    }
-                    items
-                }
-                _ => vec![doc],
-            };
-            for item in items {
-                let kind = item.get("kind").and_then(|k| k.as_str()).unwrap_or("");
-                let api = item
-                    .get("apiVersion")
-                    .and_then(|k| k.as_str())
-                    .unwrap_or("");
-                let name = item
-                    .get("metadata")
-                    .and_then(|m| m.get("name"))
-                    .and_then(|n| n.as_str())
-                    .unwrap_or("")
-                    .to_string();
-                if kind == "NetworkPolicy" && api == "networking.k8s.io/v1" {
-                    let policy: NetworkPolicy = serde_json::from_value(item).map_err(|e| {
-                        format!("`{file}`: NetworkPolicy `{name}` is not valid: {e}")
-                    })?;
-                    inputs.push(Input {
-                        file: file.clone(),
-                        policy,
-                    });
-                } else if kind.ends_with("NetworkPolicy") {
-                    notes.push(format!(
-                        "`{file}`: skipped {kind} `{name}` (`apiVersion: {api}`): only \
-                         `networking.k8s.io/v1` NetworkPolicies are imported"
-                    ));
-                } else if !item.is_null() {
-                    others.insert(if kind.is_empty() {
-                        "a document without `kind`".to_string()
-                    } else {
-                        format!("`{kind}`")
-                    });
-                }
-            }
-        }
-        if inputs.len() == before {
-            let what = if others.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " (it holds {})",
-                    others.into_iter().collect::<Vec<_>>().join(", ")
-                )
-            };
-            notes.push(format!("`{file}` holds no NetworkPolicy{what}"));
-        }
-    }
-    if inputs.is_empty() {
-        let names: Vec<String> = files.iter().map(|(f, _)| format!("`{f}`")).collect();
-        return Err(format!(
-            "no NetworkPolicy in {}: `netpol import` reads `networking.k8s.io/v1` NetworkPolicy objects",
-            if names.is_empty() {
-                "the input".to_string()
-            } else {
-                names.join(", ")
-            }
-        ));
-    }
-    Ok((inputs, notes))
+    /// The policies that are not imported, as `file:line:column: why`: invalid ones (an
+    /// unknown field, a value the API server rejects) and those netpol cannot say exactly.
+    /// The program holds every other policy; the command exits 1 when this is not empty.
+    pub errors: Vec<String>,
+    /// `namespace/name` of each valid policy that is not imported (an error says why).
+    pub left_out: Vec<String>,
 }
 
 /// Imports NetworkPolicy YAML (`(file name, text)` pairs). `manifests` describe the cluster
@@ -182,15 +81,21 @@ pub fn import(
     manifests: &Manifests,
     workloads: &[String],
 ) -> Result<Imported, String> {
-    let (inputs, notes) = read(files)?;
+    let read = read(files)?;
     let names: Vec<String> = files.iter().map(|(f, _)| f.clone()).collect();
-    Ok(import_policies(
-        &inputs, &names, notes, manifests, workloads,
-    ))
+    let mut imported = import_policies(&read.inputs, &names, read.notes, manifests, workloads);
+    // Invalid policies count as read too.
+    imported.policies += read.errors.len();
+    let mut errors = read.errors;
+    errors.append(&mut imported.errors);
+    imported.errors = errors;
+    Ok(imported)
 }
 
 /// Imports policies already read. `files` names the inputs in the program's header; `notes`
-/// are carried into the result.
+/// are carried into the result. A policy that netpol cannot say exactly is left out with an
+/// error, and the rest is imported again without it (leaving a policy out changes which pods
+/// are isolated), until every policy left is said exactly.
 pub fn import_policies(
     inputs: &[Input],
     files: &[String],
@@ -198,32 +103,59 @@ pub fn import_policies(
     manifests: &Manifests,
     workloads: &[String],
 ) -> Imported {
-    let mut imp = Importer {
-        manifests,
-        pols: Vec::new(),
-        services: Vec::new(),
-        ns_isolation: BTreeMap::new(),
-        namespaces: BTreeSet::new(),
-        externals: Vec::new(),
-        used: BTreeSet::new(),
-        notes,
-    };
-    imp.read_policies(inputs);
-    imp.declare();
-    let mut sections = Vec::new();
-    for index in 0..imp.pols.len() {
-        sections.push(imp.policy_section(index));
-    }
-    let pairs = imp.pairs();
-    let text = imp.render(files, workloads, &sections, &pairs);
-    let program = match crate::fmt::format(&text) {
-        Ok(formatted) => formatted,
-        Err(_) => text,
-    };
-    Imported {
-        program,
-        notes: imp.notes,
-        policies: inputs.len(),
+    let mut kept: Vec<Input> = inputs.to_vec();
+    let mut errors = Vec::new();
+    let mut left_out = Vec::new();
+    loop {
+        let mut imp = Importer {
+            manifests,
+            pols: Vec::new(),
+            services: Vec::new(),
+            ns_isolation: BTreeMap::new(),
+            namespaces: BTreeSet::new(),
+            externals: Vec::new(),
+            used: BTreeSet::new(),
+            notes: notes.clone(),
+            refused: BTreeMap::new(),
+        };
+        imp.read_policies(&kept);
+        imp.declare();
+        let mut sections = Vec::new();
+        for index in 0..imp.pols.len() {
+            sections.push(imp.policy_section(index));
+        }
+        let pairs = imp.pairs();
+        if !imp.refused.is_empty() {
+            let refused = std::mem::take(&mut imp.refused);
+            let mut next = Vec::new();
+            for (index, input) in kept.into_iter().enumerate() {
+                match refused.get(&index) {
+                    Some(why) => {
+                        let id = imp.short(index);
+                        left_out.push(id.clone());
+                        errors.push(format!(
+                            "{}:{}: NetworkPolicy `{id}` is not imported: {why}",
+                            input.file, input.line
+                        ));
+                    }
+                    None => next.push(input),
+                }
+            }
+            kept = next;
+            continue;
+        }
+        let text = imp.render(files, workloads, &errors, &sections, &pairs);
+        let program = match crate::fmt::format(&text) {
+            Ok(formatted) => formatted,
+            Err(_) => text,
+        };
+        return Imported {
+            program,
+            notes: imp.notes,
+            policies: inputs.len(),
+            errors,
+            left_out,
+        };
     }
 }
 
@@ -363,12 +295,20 @@ struct Importer<'a> {
     /// Names of the peer name set (services and externals).
     used: BTreeSet<String>,
     notes: Vec<String>,
+    /// Policies (by index) that netpol cannot say exactly, and why; they are left out and
+    /// the rest imported again.
+    refused: BTreeMap<usize, String>,
 }
 
 impl Importer<'_> {
     /// The namespace labels the compiler sees for `ns`.
     fn cl(&self, ns: &str) -> BTreeMap<String, String> {
         namespace_labels(self.manifests, ns)
+    }
+
+    /// Leaves policy `index` out: netpol cannot say it exactly.
+    fn refuse(&mut self, index: usize, why: String) {
+        self.refused.entry(index).or_insert(why);
     }
 
     fn note(&mut self, note: String) -> String {
@@ -380,7 +320,7 @@ impl Importer<'_> {
 
     fn read_policies(&mut self, inputs: &[Input]) {
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-        for input in inputs {
+        for (index, input) in inputs.iter().enumerate() {
             let p = &input.policy;
             let ns = eval::policy_namespace(p).to_string();
             let name = p.metadata.name.clone().unwrap_or_default();
@@ -404,20 +344,22 @@ impl Importer<'_> {
                 }
             };
             if !is_name(&ns) {
-                let n = self.note(format!(
-                    "`{id}` is not imported: netpol cannot name its namespace `{ns}` (a name \
-                     starts with a letter and is not a keyword)"
-                ));
-                skipped = Some(n);
+                let why = format!(
+                    "netpol cannot name its namespace `{ns}` (a name starts with a letter and \
+                     is not a keyword)"
+                );
+                self.refuse(index, why.clone());
+                skipped = Some(why);
             }
             if skipped.is_none()
                 && let Err(key) = expressible(&sel)
             {
-                let n = self.note(format!(
-                    "`{id}` is not imported: its podSelector uses the label key `{key}`, \
-                     which netpol cannot write (it is a keyword)"
-                ));
-                skipped = Some(n);
+                let why = format!(
+                    "its podSelector uses the label key `{key}`, which netpol cannot write (it \
+                     is a keyword)"
+                );
+                self.refuse(index, why.clone());
+                skipped = Some(why);
             }
             if skipped.is_none() && !dirs.any() {
                 skipped = Some("its `policyTypes` names neither `Ingress` nor `Egress`".into());
@@ -428,9 +370,13 @@ impl Importer<'_> {
                     .in_namespace(&ns)
                     .any(|w| sel.matches(&w.labels));
                 if !matches {
-                    skipped = Some(format!(
-                        "its podSelector matches no workload of namespace `{ns}` in the workloads"
-                    ));
+                    let why = format!(
+                        "its podSelector matches no workload of namespace `{ns}` in the \
+                         workloads, so netpol would reject the service (E014); import without \
+                         `--workloads` to keep it"
+                    );
+                    self.refuse(index, why.clone());
+                    skipped = Some(why);
                 }
             }
             let mut ingress = Vec::new();
@@ -440,11 +386,11 @@ impl Importer<'_> {
                     for (i, r) in spec.ingress.iter().flatten().enumerate() {
                         let what = format!("ingress rule {}", i + 1);
                         match self.rule(
+                            index,
                             i + 1,
                             r.from.as_deref(),
                             r.ports.as_deref(),
                             &ns,
-                            &id,
                             &what,
                         ) {
                             Ok(rule) => ingress.push(rule),
@@ -460,8 +406,14 @@ impl Importer<'_> {
                 if dirs.egress {
                     for (i, r) in spec.egress.iter().flatten().enumerate() {
                         let what = format!("egress rule {}", i + 1);
-                        match self.rule(i + 1, r.to.as_deref(), r.ports.as_deref(), &ns, &id, &what)
-                        {
+                        match self.rule(
+                            index,
+                            i + 1,
+                            r.to.as_deref(),
+                            r.ports.as_deref(),
+                            &ns,
+                            &what,
+                        ) {
                             Ok(rule) => egress.push(rule),
                             Err(why) => comments.push(format!("{what} matches nothing: {why}")),
                         }
@@ -505,11 +457,11 @@ impl Importer<'_> {
     /// Normalises one rule; `Err` when it matches nothing.
     fn rule(
         &mut self,
+        index: usize,
         number: usize,
         peers: Option<&[NetworkPolicyPeer]>,
         ports: Option<&[NetworkPolicyPort]>,
         ns: &str,
-        id: &str,
         what: &str,
     ) -> Result<Rule, String> {
         let mut comments = Vec::new();
@@ -522,14 +474,14 @@ impl Importer<'_> {
                         Ok(Peer::Pods(set)) => {
                             match expressible(&set.pods).and_then(|()| expressible(&set.ns)) {
                                 Ok(()) => out.push(Peer::Pods(set)),
-                                Err(key) => {
-                                    let n = self.note(format!(
-                                    "peer {} of {what} of `{id}` is left out: it uses the \
-                                     label key `{key}`, which netpol cannot write (it is a keyword)",
-                                    i + 1
-                                ));
-                                    comments.push(n);
-                                }
+                                Err(key) => self.refuse(
+                                    index,
+                                    format!(
+                                        "peer {} of its {what} uses the label key `{key}`, which \
+                                         netpol cannot write (it is a keyword)",
+                                        i + 1
+                                    ),
+                                ),
                             }
                         }
                         Ok(other) => out.push(other),
@@ -731,15 +683,6 @@ impl Importer<'_> {
         }
     }
 
-    /// The workloads the compiler takes a target's pods from.
-    fn workloads_of(&self, set: &PodSet) -> Vec<&Workload> {
-        self.manifests
-            .workloads
-            .iter()
-            .filter(|w| set.ns.matches(&self.cl(&w.namespace)) && set.pods.matches(&w.labels))
-            .collect()
-    }
-
     /// Writes the ports of one target, resolving port names as the compiler will. `None`
     /// when nothing is left.
     fn ports_text(
@@ -764,47 +707,19 @@ impl Importer<'_> {
                     end,
                 } => ranges.entry(*protocol).or_default().push((*start, *end)),
                 RulePort::Named { protocol, name } => {
-                    let Some(set) = &set else {
+                    if set.is_none() {
                         comments.push(format!(
                             "{context}: port `{name}` is left out towards addresses: a port name \
                              never matches an address"
                         ));
                         continue;
-                    };
-                    if !is_port_name(name) {
-                        let n = self.note(format!(
-                            "{context}: port name `{name}` is left out: netpol cannot write it \
-                             (a name starts with a letter and is not a keyword)"
-                        ));
-                        comments.push(n);
-                        continue;
                     }
-                    let protos: BTreeSet<Protocol> = self
-                        .workloads_of(set)
-                        .iter()
-                        .flat_map(|w| w.ports.iter())
-                        .filter(|c| c.name.as_deref() == Some(name.as_str()))
-                        .map(|c| c.protocol)
-                        .collect();
-                    if protos.contains(protocol) {
-                        items.insert(if protos.len() == 1 {
-                            name.clone()
-                        } else {
-                            format!("{name}/{}", protocol.as_str().to_lowercase())
-                        });
-                    } else if self.manifests.workloads.is_empty() {
-                        let n = self.note(format!(
-                            "{context}: port name `{name}` is left out: netpol resolves port names \
-                             from the workloads' container ports; import again with `--workloads`"
-                        ));
-                        comments.push(n);
-                    } else {
-                        comments.push(format!(
-                            "{context}: port `{name}/{}` is left out: no workload of this \
-                             destination declares it",
-                            protocol.as_str().to_lowercase()
-                        ));
-                    }
+                    // Carried to the output unresolved: Kubernetes resolves it on each
+                    // destination pod.
+                    items.insert(match protocol {
+                        Protocol::Tcp => quote(name),
+                        p => format!("{}/{}", quote(name), p.as_str().to_lowercase()),
+                    });
                 }
             }
         }
@@ -1016,7 +931,7 @@ impl Importer<'_> {
                 pods: b.pods.clone(),
             };
             if ca && cb {
-                out.extend(self.single(&head, &context, a_g, b_g, &e.ports, &i.ports));
+                out.extend(self.single(&head, &context, a_g, b_g, &e.ports, &i.ports, pi_i));
             } else {
                 let why = format!(
                     "whether namespace `{}` has labels `{}` is decided on the cluster, so each \
@@ -1054,31 +969,40 @@ impl Importer<'_> {
                 }
             }
         } else if ca && cb {
-            out.extend(self.single(&head, &context, a, b, &e.ports, &i.ports));
+            out.extend(self.single(&head, &context, a, b, &e.ports, &i.ports, pi_i));
         } else {
             let (ns, cond) = if ca {
                 (pi.ns.clone(), cond_of(&b.ns))
             } else {
                 (pe.ns.clone(), cond_of(&a.ns))
             };
-            let n = self.note(format!(
-                "{head}: connections from `{}` to `{}` are imported only as far as namespace \
-                 `{ns}` carries the labels that the workloads declare (`{}` does not hold \
-                 there); netpol decides which namespaces a label selector covers from the \
-                 workloads' Namespace objects",
-                describe(&a_named),
-                describe(&b_named),
-                sel_text(&cond)
-            ));
-            out.push(Stmt {
-                comments: vec![head, n],
-                ..Stmt::default()
-            });
+            // The condition is on the namespace of one end while the other end's namespace
+            // is seen as covered: netpol decides which namespaces a label selector covers from
+            // the workloads' Namespace objects, so the line would hold only on clusters whose
+            // namespaces carry exactly those labels. The policy whose rule holds the condition
+            // is left out.
+            let culprit = if ca { pe_i } else { pi_i };
+            self.refuse(
+                culprit,
+                format!(
+                    "{head}: whether connections from `{}` to `{}` are allowed depends on whether \
+                     namespace `{ns}` has labels `{}`, which netpol can only decide from the \
+                     workloads' Namespace objects, not on the cluster",
+                    describe(&a_named),
+                    describe(&b_named),
+                    sel_text(&cond)
+                ),
+            );
         }
         out
     }
 
-    /// `a -> b` on the ports both rules admit.
+    /// `a -> b` on the ports both rules admit; policy `culprit` is left out when netpol
+    /// cannot write them.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the two ends, the two rules' ports, and who to blame"
+    )]
     fn single(
         &mut self,
         head: &str,
@@ -1087,9 +1011,10 @@ impl Importer<'_> {
         b: PodSet,
         pe: &[RulePort],
         pi: &[RulePort],
+        culprit: usize,
     ) -> Option<Stmt> {
-        let mut comments = vec![format!("{head}: both ends isolated")];
-        let ports = self.intersect_ports(pe, pi, &b, &mut comments, context);
+        let comments = vec![format!("{head}: both ends isolated")];
+        let ports = self.intersect_ports(pe, pi, context, culprit);
         if ports.is_empty() {
             return None;
         }
@@ -1097,6 +1022,7 @@ impl Importer<'_> {
         let target = self.as_ref(b);
         let mut more = Vec::new();
         let text = self.ports_text(&target, &ports, &mut more, context);
+        let mut comments = comments;
         dedup_push(&mut comments, more);
         let mut s = Stmt {
             comments,
@@ -1121,15 +1047,16 @@ impl Importer<'_> {
         }
     }
 
-    /// The ports that both lists admit. A port name meets a number only through the numbers
-    /// the workloads declare for it.
+    /// The ports that both lists admit. A port name meets a number only on the pods that give
+    /// the name to a number in the range, which no netpol port list can say (unless the range
+    /// is every port of the name's protocol), and two different names meet on the pods that
+    /// give both to one port: in both cases policy `culprit` is left out.
     fn intersect_ports(
         &mut self,
         a: &[RulePort],
         b: &[RulePort],
-        target: &PodSet,
-        comments: &mut Vec<String>,
         context: &str,
+        culprit: usize,
     ) -> Vec<RulePort> {
         let mut out = Vec::new();
         for p in a {
@@ -1167,8 +1094,20 @@ impl Importer<'_> {
                             name: n2,
                         },
                     ) => {
-                        if pp == qp && n1 == n2 {
+                        if pp != qp {
+                            continue;
+                        }
+                        if n1 == n2 {
                             out.push(p.clone());
+                        } else {
+                            self.refuse(
+                                culprit,
+                                format!(
+                                    "{context}: one rule allows port `{n1}`, the other `{n2}`: \
+                                     they meet on pods that give both names to one port, which \
+                                     netpol cannot write"
+                                ),
+                            );
                         }
                     }
                     (
@@ -1197,34 +1136,15 @@ impl Importer<'_> {
                             });
                             continue;
                         }
-                        let numbers: BTreeSet<u16> = self
-                            .workloads_of(target)
-                            .iter()
-                            .flat_map(|w| w.ports.iter())
-                            .filter(|c| {
-                                c.name.as_deref() == Some(name.as_str()) && c.protocol == *protocol
-                            })
-                            .map(|c| c.port)
-                            .collect();
-                        let inside = numbers.iter().filter(|n| (*start..=*end).contains(*n));
-                        let count = inside.count();
-                        if count == 0 && !numbers.is_empty() {
-                            continue;
-                        }
-                        if count < numbers.len() {
-                            let n = self.note(format!(
-                                "{context}: one rule allows port `{name}`, the other {}: the \
-                                 program allows `{name}` wherever it is declared, a wider set \
-                                 where the name stands for a number outside {}",
-                                port_range_text(*rp, *start, *end),
+                        self.refuse(
+                            culprit,
+                            format!(
+                                "{context}: one rule allows port `{name}`, the other {}: they \
+                                 meet where a pod gives the name `{name}` to a number in the \
+                                 range, which netpol cannot write",
                                 port_range_text(*rp, *start, *end)
-                            ));
-                            comments.push(n);
-                        }
-                        out.push(RulePort::Named {
-                            protocol: *protocol,
-                            name: name.clone(),
-                        });
+                            ),
+                        );
                     }
                 }
             }
@@ -1285,16 +1205,24 @@ impl Importer<'_> {
         &mut self,
         files: &[String],
         workloads: &[String],
+        errors: &[String],
         sections: &[Vec<Stmt>],
         pairs: &[Stmt],
     ) -> String {
         let mut out = String::new();
         let count = self.pols.len();
+        let left_out = match errors.len() {
+            0 => String::new(),
+            1 => " 1 more policy is not imported: netpol cannot say it exactly (below).".into(),
+            n => format!(
+                " {n} more policies are not imported: netpol cannot say them exactly (below)."
+            ),
+        };
         out.push_str(&comment_lines(
             &format!(
                 "Imported by `netpol import` from {} ({count} NetworkPolic{}). Compiled, this \
                  program allows exactly the connections that those policies allow (see \
-                 docs/import.md).",
+                 docs/import.md).{left_out}",
                 {
                     let mut shown: Vec<String> =
                         files.iter().take(5).map(|f| format!("`{f}`")).collect();
@@ -1307,8 +1235,11 @@ impl Importer<'_> {
             ),
             "",
         ));
-        if !self.notes.is_empty() {
+        if !self.notes.is_empty() || !errors.is_empty() {
             out.push_str("//\n");
+            for e in errors {
+                out.push_str(&comment_lines(&format!("netpol import: error: {e}"), ""));
+            }
             for n in &self.notes {
                 out.push_str(&comment_lines(&format!("netpol import: {n}"), ""));
             }
@@ -1589,6 +1520,17 @@ fn selector(sel: Option<&LabelSelector>, namespaces: bool) -> Result<Sel, String
         };
         out.require(&r.key, c);
     }
+    if out.is_unsat() {
+        return Err("no labels satisfy it".into());
+    }
+    // The evaluator's own validity test: a valid selector matches this witness (taken before
+    // normalising, which drops requirements every namespace meets).
+    if !out
+        .witness()
+        .is_some_and(|w| eval::selector_matches(k8s, &w))
+    {
+        return Err("the API server would reject it".into());
+    }
     let out = if namespaces {
         ns_norm(out)
     } else {
@@ -1596,13 +1538,6 @@ fn selector(sel: Option<&LabelSelector>, namespaces: bool) -> Result<Sel, String
     };
     if out.is_unsat() {
         return Err("no labels satisfy it".into());
-    }
-    // The evaluator's own validity test: a valid selector matches this witness.
-    if !out
-        .witness()
-        .is_some_and(|w| eval::selector_matches(k8s, &w))
-    {
-        return Err("the API server would reject it".into());
     }
     Ok(out)
 }
@@ -1904,19 +1839,6 @@ fn is_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_alphabetic()) && !keywords::is_reserved(name)
 }
 
-/// A port name netpol can write: a name of the grammar that is not a keyword.
-fn is_port_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        && !name.ends_with('-')
-        && !keywords::is_keyword(name)
-}
-
 fn port_range_text(protocol: Protocol, start: u16, end: u16) -> String {
     let suffix = match protocol {
         Protocol::Tcp => String::new(),
@@ -2216,7 +2138,12 @@ apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: c}
 "#;
-        let (inputs, notes) = read(&[("l.yaml".into(), yaml.into())]).unwrap();
+        let Read {
+            inputs,
+            notes,
+            errors,
+        } = read(&[("l.yaml".into(), yaml.into())]).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
         let names: Vec<String> = inputs.iter().map(|i| eval::policy_id(&i.policy)).collect();
         assert_eq!(names, ["x/a", "default/b"]);
         assert_eq!(notes.len(), 1, "{notes:?}");

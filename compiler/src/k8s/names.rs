@@ -68,6 +68,20 @@ pub fn is_dns_label(s: &str) -> bool {
         && s.chars().last().is_some_and(|c| c.is_ascii_alphanumeric())
 }
 
+/// An IANA service name as Kubernetes validates a port name: at most 15 lowercase letters,
+/// digits and `-`, at least one letter, no `-` at either end or twice in a row.
+pub fn is_valid_port_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.chars().any(|c| c.is_ascii_lowercase())
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
 fn is_dns_subdomain(s: &str) -> bool {
     s.split('.').all(is_dns_label)
 }

@@ -993,6 +993,58 @@ impl<'a> Resolver<'a> {
                     span,
                 })
                 .collect(),
+            ast::Peer::Narrowed { name, scope, .. } => {
+                let Some(whole) = self.peer(&ast::Peer::Ref(name.clone())).pop() else {
+                    return Vec::new();
+                };
+                let Some(set) = self.program.pod_set(&whole.kind) else {
+                    self.err(
+                        Diagnostic::new(
+                            Code::WrongKind,
+                            name.span,
+                            format!("`{}` is an external: it has no namespace", name.text),
+                        )
+                        .label("only a service or a group can be narrowed to namespaces"),
+                    );
+                    return Vec::new();
+                };
+                let within = match scope {
+                    ast::Scope::Namespace(n) => self.ns_ref(n),
+                    ast::Scope::Namespaces { selector, .. } => {
+                        NsScope::Selector(self.selector(selector.as_ref()))
+                    }
+                    ast::Scope::Cluster(_) => NsScope::all(),
+                };
+                let Some(ns) = narrow_ns(&set.ns, &within) else {
+                    self.err(
+                        Diagnostic::new(
+                            Code::UnsatisfiableSelector,
+                            span,
+                            format!("no pod of `{}` is in these namespaces", name.text),
+                        )
+                        .label("narrowed to nothing")
+                        .help(format!(
+                            "`{}` is {}; to use its selector elsewhere, declare a group",
+                            name.text,
+                            self.program.peer_name(&whole.kind)
+                        )),
+                    );
+                    return Vec::new();
+                };
+                // A service narrowed to its own namespace is the service.
+                if let PeerKind::Service(_) = whole.kind
+                    && ns == set.ns
+                {
+                    return vec![Peer {
+                        kind: whole.kind,
+                        span,
+                    }];
+                }
+                vec![Peer {
+                    kind: PeerKind::Pods(PodSet { ns, pods: set.pods }),
+                    span,
+                }]
+            }
         }
     }
 
@@ -1096,9 +1148,53 @@ impl<'a> Resolver<'a> {
                         out.push((sel, item.span));
                     }
                 }
+                ast::PortItemKind::PodPort(name) => {
+                    if let Some(sel) = self.pod_port(target, name, protocol) {
+                        out.push((sel, item.span));
+                    }
+                }
             }
         }
         out
+    }
+
+    /// `target:"name"`: a container port name carried to the output unresolved, so Kubernetes
+    /// resolves it on each destination pod. It needs no workloads; it must be a valid
+    /// container port name and the target must be pods.
+    fn pod_port(
+        &mut self,
+        target: &Peer,
+        name: &ast::Str,
+        protocol: Option<Protocol>,
+    ) -> Option<PortSel> {
+        if let PeerKind::External(_) = target.kind {
+            self.err(
+                Diagnostic::new(
+                    Code::NamedPortOnExternal,
+                    name.span,
+                    format!("port name `{}` on an address block", name.value),
+                )
+                .label("an address block has no named ports")
+                .help("write the number"),
+            );
+            return None;
+        }
+        if !crate::k8s::names::is_valid_port_name(&name.value) {
+            self.err(
+                Diagnostic::new(
+                    Code::InvalidName,
+                    name.span,
+                    format!("`{}` cannot name a container port", name.value),
+                )
+                .label("not a container port name")
+                .help("a container port name has at most 15 lowercase letters, digits and `-`, with at least one letter, and no `-` at either end or twice in a row"),
+            );
+            return None;
+        }
+        Some(PortSel::Named {
+            protocol: protocol.unwrap_or(Protocol::Tcp),
+            name: name.value.clone(),
+        })
     }
 
     /// Resolves `target:name`: the service's own ports, then program-wide names, then the
@@ -1342,6 +1438,33 @@ impl<'a> Resolver<'a> {
 
 /// The labels of a namespace: those its manifest declares, plus the name label that
 /// Kubernetes sets on every namespace.
+/// The namespaces in both scopes; `None` when there are none. A named namespace stays named
+/// when the other scope is every namespace; otherwise the result is a selector (the name as
+/// the `kubernetes.io/metadata.name` label), tested on the cluster.
+fn narrow_ns(a: &NsScope, b: &NsScope) -> Option<NsScope> {
+    let as_sel = |s: &NsScope| match s {
+        NsScope::Named(n) => {
+            let mut sel = Sel::all();
+            sel.require(
+                crate::k8s::eval::NAMESPACE_NAME_LABEL,
+                crate::k8s::selector::Constraint::eq(n),
+            );
+            sel
+        }
+        NsScope::Selector(s) => s.clone(),
+    };
+    let out = match (a, b) {
+        (NsScope::Named(x), NsScope::Named(y)) => (x == y).then(|| a.clone())?,
+        (NsScope::Named(_), NsScope::Selector(s)) if s.is_all() => a.clone(),
+        (NsScope::Selector(s), NsScope::Named(_)) if s.is_all() => b.clone(),
+        _ => NsScope::Selector(as_sel(a).and(&as_sel(b))),
+    };
+    match &out {
+        NsScope::Selector(s) if s.is_unsat() => None,
+        _ => Some(out),
+    }
+}
+
 pub fn namespace_labels(manifests: &Manifests, ns: &str) -> BTreeMap<String, String> {
     manifests.namespace_labels(ns)
 }

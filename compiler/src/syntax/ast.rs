@@ -259,6 +259,13 @@ pub enum Peer {
     Cluster(Span),
     /// Every service of the program.
     Services(Span),
+    /// A service or group narrowed to a namespace or a set of namespaces
+    /// (`prometheus in namespace monitoring`).
+    Narrowed {
+        span: Span,
+        name: Name,
+        scope: Scope,
+    },
 }
 
 impl Peer {
@@ -267,6 +274,7 @@ impl Peer {
             Peer::Ref(n) => n.span,
             Peer::Set(s) => s.span(),
             Peer::Cluster(s) | Peer::Services(s) => *s,
+            Peer::Narrowed { span, .. } => *span,
         }
     }
 }
@@ -292,6 +300,8 @@ pub enum PortItemKind {
     Number(u64),
     Range(u64, u64),
     Name(Name),
+    /// `"http"`: a container port name, resolved by Kubernetes on the destination pod.
+    PodPort(Str),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

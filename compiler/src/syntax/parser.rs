@@ -576,6 +576,27 @@ impl Lowerer {
             Rule::name => Peer::Ref(self.name(inner)),
             Rule::cluster_all => Peer::Cluster(self.span(&inner)),
             Rule::all_services => Peer::Services(self.span(&inner)),
+            Rule::narrowed => {
+                let span = self.span(&inner);
+                let mut parts = inner.into_inner();
+                let name = self.name(parts.find(|p| p.as_rule() == Rule::name)?);
+                let scope_pair = parts
+                    .find(|p| matches!(p.as_rule(), Rule::namespace_all | Rule::namespaces_sel))?;
+                let scope = match scope_pair.as_rule() {
+                    Rule::namespace_all => Scope::Namespace(
+                        self.name(
+                            scope_pair
+                                .into_inner()
+                                .find(|n| n.as_rule() == Rule::name)?,
+                        ),
+                    ),
+                    _ => Scope::Namespaces {
+                        span: self.span(&scope_pair),
+                        selector: self.optional_selector(scope_pair.into_inner()),
+                    },
+                };
+                Peer::Narrowed { span, name, scope }
+            }
             _ => Peer::Set(self.pod_set(inner)?),
         })
     }
@@ -617,6 +638,7 @@ impl Lowerer {
                     kind = Some(PortItemKind::Range(nums.next()?, nums.next()?));
                 }
                 Rule::name => kind = Some(PortItemKind::Name(self.name(p))),
+                Rule::string => kind = Some(PortItemKind::PodPort(self.string(p))),
                 Rule::protocol => protocol = Some(self.protocol(p)),
                 _ => {}
             }
