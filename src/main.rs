@@ -3,13 +3,14 @@
 
 mod files;
 mod import_cmd;
+mod krm;
 mod output;
+mod report;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use codespan_reporting::term;
-use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
+use codespan_reporting::term::termcolor::ColorChoice;
 use netpol_compiler::db::{self, Database, Workspace};
-use netpol_compiler::diagnostic::{Diagnostic, RenderFile, Severity, codespan_files, to_codespan};
+use netpol_compiler::diagnostic::Diagnostic;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -59,6 +60,10 @@ struct ProgramArgs {
     /// without a namespace go to `default`. Repeatable.
     #[arg(long = "workloads", value_name = "GLOB")]
     workloads: Vec<String>,
+    /// How to print diagnostics (and test results): `human` on stderr; `json`, `github`
+    /// (workflow commands) or `sarif` on stdout (on stderr for `compile` without -o/--out-dir).
+    #[arg(long, value_enum, default_value_t = report::Format::Human)]
+    format: report::Format,
 }
 
 #[derive(Subcommand)]
@@ -257,52 +262,25 @@ fn load(args: &ProgramArgs) -> Result<Loaded, u8> {
     Ok(Loaded { db, ws, display })
 }
 
-/// At most this many diagnostics are printed; the count of the rest follows.
-const MAX_SHOWN: usize = 200;
-
-/// Prints diagnostics; returns true when there are errors.
-fn report(loaded: &Loaded, diags: &[Diagnostic], color: ColorChoice) -> bool {
-    let files: Vec<RenderFile<'_>> = loaded
-        .display
-        .iter()
-        .map(|(id, path, text)| RenderFile {
-            id: *id,
-            path,
-            text,
-        })
-        .collect();
-    let (cs_files, ids) = codespan_files(&files);
-    let config = term::Config::default();
-    let stream = StandardStream::stderr(color);
-    let mut lock = stream.lock();
-    for d in diags.iter().take(MAX_SHOWN) {
-        let _ = term::emit_to_write_style(&mut lock, &config, &cs_files, &to_codespan(d, &ids));
-    }
-    if diags.len() > MAX_SHOWN {
-        let _ = std::io::Write::flush(&mut lock);
-        eprintln!("… {} more diagnostics not shown", diags.len() - MAX_SHOWN);
-    }
-    let errors = diags
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    let warnings = diags.len() - errors;
-    if errors > 0 || warnings > 0 {
-        let _ = std::io::Write::flush(&mut lock);
-        eprintln!(
-            "{}",
-            match (errors, warnings) {
-                (0, w) => format!("{w} warning{}", plural(w)),
-                (e, 0) => format!("{e} error{}", plural(e)),
-                (e, w) => format!("{e} error{}, {w} warning{}", plural(e), plural(w)),
-            }
-        );
-    }
-    errors > 0
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
+/// Prints diagnostics in `args.format` (machine formats on stdout, or on stderr when
+/// `stdout_taken`); returns true when there are errors.
+fn report(
+    loaded: &Loaded,
+    diags: &[Diagnostic],
+    args: &ProgramArgs,
+    command: &'static str,
+    stdout_taken: bool,
+    color: ColorChoice,
+) -> bool {
+    report::emit(
+        args.format,
+        &report::Report::new(command, diags, &loaded.display),
+        diags,
+        &loaded.display,
+        stdout_taken,
+        color,
+    );
+    diags.iter().any(Diagnostic::is_error)
 }
 
 fn check(args: &ProgramArgs, color: ColorChoice) -> u8 {
@@ -311,7 +289,7 @@ fn check(args: &ProgramArgs, color: ColorChoice) -> u8 {
         Err(code) => return code,
     };
     let diags = db::diagnostics(&loaded.db, loaded.ws);
-    if report(&loaded, diags, color) {
+    if report(&loaded, diags, args, "check", false, color) {
         EXIT_PROGRAM_ERRORS
     } else {
         EXIT_OK
@@ -329,7 +307,8 @@ fn compile(
         Err(code) => return code,
     };
     let diags = db::diagnostics(&loaded.db, loaded.ws);
-    if report(&loaded, diags, color) {
+    let stdout_taken = output.is_none() && out_dir.is_none();
+    if report(&loaded, diags, args, "compile", stdout_taken, color) {
         return EXIT_PROGRAM_ERRORS;
     }
     let Some(docs) = db::emitted(&loaded.db, loaded.ws) else {
@@ -358,7 +337,10 @@ fn test(args: &ProgramArgs, color: ColorChoice) -> u8 {
         Err(code) => return code,
     };
     let diags = db::diagnostics(&loaded.db, loaded.ws);
-    if report(&loaded, diags, color) {
+    if args.format != report::Format::Human {
+        return report::test(&loaded.db, loaded.ws, diags, &loaded.display, args.format);
+    }
+    if report(&loaded, diags, args, "test", false, color) {
         return EXIT_PROGRAM_ERRORS;
     }
     let Some(results) = db::run_tests(&loaded.db, loaded.ws) else {
@@ -458,12 +440,20 @@ fn explain(
         let args = ProgramArgs {
             paths: paths.to_vec(),
             workloads: workloads.to_vec(),
+            format: report::Format::Human,
         };
         let loaded = match load(&args) {
             Ok(l) => l,
             Err(code) => return code,
         };
-        if report(&loaded, db::diagnostics(&loaded.db, loaded.ws), color) {
+        if report(
+            &loaded,
+            db::diagnostics(&loaded.db, loaded.ws),
+            &args,
+            "explain",
+            false,
+            color,
+        ) {
             return EXIT_PROGRAM_ERRORS;
         }
         let Some(policies) = db::policy_objects(&loaded.db, loaded.ws) else {
