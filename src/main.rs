@@ -52,7 +52,7 @@ enum Color {
 }
 
 #[derive(clap::Args)]
-struct ProgramArgs {
+pub struct ProgramArgs {
     /// `.netpol` files, or folders searched (recursively) for them. All of them form one program.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
@@ -150,6 +150,14 @@ netpol import np.yaml --workloads 'k8s/*.yaml' > imported.netpol"
         #[arg(long = "workloads", value_name = "GLOB")]
         workloads: Vec<String>,
     },
+    /// Run as a kustomize generator: a KRM function (ResourceList on stdin), or with
+    /// --plugin-config the legacy exec plugin. See docs/integrations.md.
+    #[command(long_about = KRM_ABOUT)]
+    Krm {
+        /// Legacy exec-plugin form: the config file kustomize passes (plain YAML out).
+        #[arg(long = "plugin-config", value_name = "FILE")]
+        plugin_config: Option<PathBuf>,
+    },
     /// Format .netpol files in the one canonical layout (comments are kept).
     Fmt {
         /// `.netpol` files or folders.
@@ -161,7 +169,20 @@ netpol import np.yaml --workloads 'k8s/*.yaml' > imported.netpol"
     },
 }
 
+const KRM_ABOUT: &str = "Run as a kustomize generator. Without arguments, a KRM function: kustomize \
+(`kustomize build --enable-alpha-plugins --enable-exec`) passes a ResourceList on stdin whose \
+functionConfig is a `NetpolGenerator` (apiVersion netpol.dev/v1alpha1; spec.sources, spec.workloads, \
+spec.workloadsFromResources, paths relative to the kustomization); the compiled policies are appended \
+to its items. Run through a link named netpol-krm, netpol is this function without arguments (for \
+kustomize before v5, whose exec functions take none). With --plugin-config FILE (or run through a link named NetpolGenerator), the legacy exec \
+plugin that `kubectl kustomize --enable-alpha-plugins` runs: plain YAML on stdout. On errors: \
+`path:line:col` diagnostics on stderr (and in the ResourceList's results), no output, exit 1.\n\n\
+Docs: docs/integrations.md, examples/kustomize/";
+
 fn main() -> ExitCode {
+    if let Some(code) = krm::run_if_named() {
+        return ExitCode::from(code);
+    }
     let cli = Cli::parse();
     let color = match cli.color {
         Color::Auto => {
@@ -200,6 +221,10 @@ fn main() -> ExitCode {
             color,
         ),
         Command::Import { files, workloads } => import_cmd::run(&files, &workloads),
+        Command::Krm { plugin_config } => match plugin_config {
+            Some(config) => krm::run_plugin(&config),
+            None => krm::run_function(),
+        },
         Command::Fmt { paths, check } => output::fmt(&paths, check),
     };
     ExitCode::from(code)
@@ -212,15 +237,39 @@ pub fn fail(message: impl std::fmt::Display) -> u8 {
 }
 
 /// A loaded program, ready to query.
-struct Loaded {
+pub struct Loaded {
     db: Database,
     ws: Workspace,
     /// File id -> path to show in diagnostics.
     display: Vec<(netpol_compiler::span::FileId, String, String)>,
 }
 
+/// Why a program could not be loaded.
+pub enum LoadError {
+    /// An I/O or usage problem (exit 2).
+    Usage(String),
+    /// The program's files declare nothing (exit 1); the message and its help.
+    Empty(String, String),
+}
+
 fn load(args: &ProgramArgs) -> Result<Loaded, u8> {
-    let program = files::load_program(&args.paths).map_err(fail)?;
+    try_load(args, Vec::new()).map_err(|e| match e {
+        LoadError::Usage(m) => fail(m),
+        LoadError::Empty(m, help) => {
+            eprintln!("error: {m}");
+            eprintln!("  = help: {help}");
+            EXIT_PROGRAM_ERRORS
+        }
+    })
+}
+
+/// Loads a program and its manifests, plus `extra` manifests given as (path, text, default
+/// namespace).
+pub fn try_load(
+    args: &ProgramArgs,
+    extra: Vec<(String, String, String)>,
+) -> Result<Loaded, LoadError> {
+    let program = files::load_program(&args.paths).map_err(LoadError::Usage)?;
     if program.files.iter().all(|f| {
         netpol_compiler::syntax::parse(netpol_compiler::span::FileId(0), &f.text)
             .ast
@@ -232,11 +281,11 @@ fn load(args: &ProgramArgs) -> Result<Loaded, u8> {
                 .all(|l| l.trim().is_empty() || l.trim_start().starts_with("//"))
     }) {
         let names: Vec<&str> = program.files.iter().map(|f| f.shown.as_str()).collect();
-        eprintln!("error: the program declares nothing: {}", names.join(", "));
-        eprintln!(
-            "  = help: a program needs at least one `namespace`, `service` or connection; see docs/language.md"
-        );
-        return Err(EXIT_PROGRAM_ERRORS);
+        return Err(LoadError::Empty(
+            format!("the program declares nothing: {}", names.join(", ")),
+            "a program needs at least one `namespace`, `service` or connection; see docs/language.md"
+                .to_string(),
+        ));
     }
     let mut db = Database::default();
     let ws = db.workspace(
@@ -246,8 +295,9 @@ fn load(args: &ProgramArgs) -> Result<Loaded, u8> {
             .map(|f| (f.rel.clone(), f.text.clone()))
             .collect(),
     );
-    let (manifests, errors) =
-        files::load_manifests(&db, ws, &program, &args.workloads).map_err(fail)?;
+    let (mut manifests, errors) =
+        files::load_manifests(&db, ws, &program, &args.workloads).map_err(LoadError::Usage)?;
+    manifests.extend(extra);
     db.set_manifests(ws, manifests, errors);
     let mut display = db.all_files(ws);
     for (id, path, _) in &mut display {

@@ -44,11 +44,7 @@ pub fn summary(errors: usize, warnings: usize) -> Option<String> {
         (0, 0) => None,
         (0, w) => Some(format!("{w} warning{}", plural(w))),
         (e, 0) => Some(format!("{e} error{}", plural(e))),
-        (e, w) => Some(format!(
-            "{e} error{}, {w} warning{}",
-            plural(e),
-            plural(w)
-        )),
+        (e, w) => Some(format!("{e} error{}, {w} warning{}", plural(e), plural(w))),
     }
 }
 

@@ -150,9 +150,12 @@ impl Report {
     /// (passed, failed) assertions.
     pub fn test_counts(&self) -> (usize, usize) {
         let all = self.tests.iter().flatten().flat_map(|t| &t.assertions);
-        all.fold((0, 0), |(p, f), a| {
-            if a.passed { (p + 1, f) } else { (p, f + 1) }
-        })
+        all.fold(
+            (0, 0),
+            |(p, f), a| {
+                if a.passed { (p + 1, f) } else { (p, f + 1) }
+            },
+        )
     }
 }
 
@@ -326,5 +329,9 @@ pub fn test(
         codespan_reporting::term::termcolor::ColorChoice::Never,
     );
     let (_, failed) = report.test_counts();
-    if report.errors() > 0 || failed > 0 { 1 } else { 0 }
+    if report.errors() > 0 || failed > 0 {
+        1
+    } else {
+        0
+    }
 }

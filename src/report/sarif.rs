@@ -96,15 +96,15 @@ fn rule(code: Code) -> sarif::ReportingDescriptor {
     sarif::ReportingDescriptor::builder()
         .id(code.as_str())
         .name(format!("{code:?}"))
-        .short_description(sarif::MultiformatMessageString::builder().text(title).build())
+        .short_description(
+            sarif::MultiformatMessageString::builder()
+                .text(title)
+                .build(),
+        )
         .help_uri(help_uri(code))
         .help(
             sarif::MultiformatMessageString::builder()
-                .text(format!(
-                    "{} {title}: see {}",
-                    code.as_str(),
-                    help_uri(code)
-                ))
+                .text(format!("{} {title}: see {}", code.as_str(), help_uri(code)))
                 .build(),
         )
         .default_configuration(
