@@ -55,11 +55,32 @@ fn region(p: &Place) -> sarif::Region {
         .build()
 }
 
+/// A path as a URI reference: bytes outside RFC 3986's unreserved set and `/` are
+/// percent-encoded.
+fn uri_path(path: &str) -> String {
+    let mut out = String::new();
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Relative paths are relative to the checkout (`%SRCROOT%`); absolute ones are `file:` URIs.
 fn artifact(p: &Place) -> sarif::ArtifactLocation {
-    sarif::ArtifactLocation::builder()
-        .uri(p.file.clone())
-        .uri_base_id("%SRCROOT%")
-        .build()
+    if p.file.starts_with('/') {
+        sarif::ArtifactLocation::builder()
+            .uri(format!("file://{}", uri_path(&p.file)))
+            .build()
+    } else {
+        sarif::ArtifactLocation::builder()
+            .uri(uri_path(&p.file))
+            .uri_base_id("%SRCROOT%")
+            .build()
+    }
 }
 
 fn location(p: &Place, message: &str, id: Option<i64>) -> sarif::Location {
@@ -246,4 +267,13 @@ pub fn render(report: &Report) -> Result<String, String> {
     let mut out = serde_json::to_string_pretty(&log).map_err(|e| e.to_string())?;
     out.push('\n');
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn paths_become_uri_references() {
+        assert_eq!(super::uri_path("a b/c%d.netpol"), "a%20b/c%25d.netpol");
+        assert_eq!(super::uri_path("p/ä.netpol"), "p/%C3%A4.netpol");
+    }
 }
