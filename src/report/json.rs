@@ -42,16 +42,23 @@ fn item(i: &Item) -> Value {
 
 /// The report as pretty JSON, newline-terminated.
 pub fn render(report: &Report) -> String {
-    let mut doc = json!({
-        "version": VERSION,
-        "tool": { "name": "netpol", "version": env!("CARGO_PKG_VERSION") },
-        "command": report.command,
-        "diagnostics": report.items.iter().map(item).collect::<Vec<_>>(),
-        "summary": { "errors": report.errors(), "warnings": report.warnings() },
-    });
+    let mut summary = serde_json::Map::new();
+    summary.insert("errors".into(), json!(report.errors()));
+    summary.insert("warnings".into(), json!(report.warnings()));
+    let mut doc = serde_json::Map::new();
+    doc.insert("version".into(), json!(VERSION));
+    doc.insert(
+        "tool".into(),
+        json!({ "name": "netpol", "version": env!("CARGO_PKG_VERSION") }),
+    );
+    doc.insert("command".into(), json!(report.command));
+    doc.insert(
+        "diagnostics".into(),
+        Value::Array(report.items.iter().map(item).collect()),
+    );
     if let Some(tests) = &report.tests {
         let (passed, failed) = report.test_counts();
-        doc["tests"] = tests
+        let tests: Vec<Value> = tests
             .iter()
             .map(|t| {
                 json!({
@@ -67,10 +74,12 @@ pub fn render(report: &Report) -> String {
                 })
             })
             .collect();
-        doc["summary"]["passed"] = json!(passed);
-        doc["summary"]["failed"] = json!(failed);
+        doc.insert("tests".into(), Value::Array(tests));
+        summary.insert("passed".into(), json!(passed));
+        summary.insert("failed".into(), json!(failed));
     }
-    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    doc.insert("summary".into(), Value::Object(summary));
+    let mut text = serde_json::to_string_pretty(&Value::Object(doc)).unwrap_or_default();
     text.push('\n');
     text
 }
