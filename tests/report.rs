@@ -78,6 +78,34 @@ fn failing_test_program(dir: &Path) -> PathBuf {
     p
 }
 
+/// Validates every file against a JSON schema (its own `$schema` draft) with Python's
+/// jsonschema; fails listing every violation.
+fn validate(python: &Path, schema: &Path, files: &[PathBuf]) {
+    let script = "import json, sys, jsonschema\n\
+        schema = json.load(open(sys.argv[1]))\n\
+        cls = jsonschema.validators.validator_for(schema)\n\
+        cls.check_schema(schema)\n\
+        v = cls(schema)\n\
+        bad = 0\n\
+        for f in sys.argv[2:]:\n\
+        \x20   for e in v.iter_errors(json.load(open(f))):\n\
+        \x20       bad += 1\n\
+        \x20       print(f, list(e.absolute_path), e.message)\n\
+        sys.exit(1 if bad else 0)\n";
+    let out = Command::new(python)
+        .args(["-c", script])
+        .arg(schema)
+        .args(files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn report(command: &str, path: &str, format: &str) -> (i32, String) {
     let (code, out, err) = netpol(&[command, path, "--format", format, "--color", "never"]);
     assert!(
@@ -115,27 +143,10 @@ fn json_reports_follow_the_schema() {
         files.push(f);
     }
     assert!(saw_fix && saw_failed);
-    let script = "import json, sys, jsonschema\n\
-        schema = json.load(open(sys.argv[1]))\n\
-        jsonschema.Draft202012Validator.check_schema(schema)\n\
-        v = jsonschema.Draft202012Validator(schema)\n\
-        bad = 0\n\
-        for f in sys.argv[2:]:\n\
-        \x20   for e in v.iter_errors(json.load(open(f))):\n\
-        \x20       bad += 1\n\
-        \x20       print(f, list(e.absolute_path), e.message)\n\
-        sys.exit(1 if bad else 0)\n";
-    let out = Command::new(python)
-        .args(["-c", script])
-        .arg(common::root().join("docs/schemas/report-v1.schema.json"))
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    validate(
+        &python,
+        &common::root().join("docs/schemas/report-v1.schema.json"),
+        &files,
     );
 }
 
@@ -192,27 +203,7 @@ fn sarif_logs_pass_the_multitool_and_the_schema() {
         .filter(|l| l.contains(": error ") || l.contains(": warning "))
         .collect();
     assert!(findings.is_empty(), "{findings:#?}");
-    let script = "import json, sys, jsonschema\n\
-        schema = json.load(open(sys.argv[1]))\n\
-        v = jsonschema.validators.validator_for(schema)(schema)\n\
-        bad = 0\n\
-        for f in sys.argv[2:]:\n\
-        \x20   for e in v.iter_errors(json.load(open(f))):\n\
-        \x20       bad += 1\n\
-        \x20       print(f, list(e.absolute_path), e.message)\n\
-        sys.exit(1 if bad else 0)\n";
-    let out = Command::new(python)
-        .args(["-c", script])
-        .arg(tool.join("sarif-2.1.0.json"))
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    validate(&python, &tool.join("sarif-2.1.0.json"), &files);
 }
 
 #[test]

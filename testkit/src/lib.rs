@@ -492,3 +492,18 @@ pub fn kubectl() -> Option<PathBuf> {
     eprintln!("skipping: kubectl is missing (run .ci/run to install it)");
     None
 }
+
+/// Makes `dir/bin` with links to `netpol` under each of `names`; returns a PATH that has it
+/// first, for running real tools that call netpol.
+pub fn netpol_bin(dir: &Path, netpol: &Path, names: &[&str]) -> String {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for n in names {
+        std::os::unix::fs::symlink(netpol, bin.join(n)).unwrap();
+    }
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
