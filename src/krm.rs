@@ -427,13 +427,18 @@ fn generate(config: &Config, items: Option<&[Value]>) -> Result<Generated, Failu
         LoadError::Usage(m) => Failure::Message(m),
         LoadError::Empty(m, help) => Failure::Message(format!("{m} ({help})")),
     })?;
-    // Patterns in the program's own `workloads` lines must stay inside too.
-    let manifest_paths: Vec<PathBuf> = db::manifest_texts(&loaded.db, loaded.ws)
-        .into_iter()
-        .map(|(p, _)| PathBuf::from(p))
-        .filter(|p| p.as_os_str() != RESOURCES_PATH)
+    // Every file read must be inside too: `.netpol` files found in folders (a link in the
+    // folder could lead anywhere) and the manifests of the program's own `workloads` lines.
+    // Checked before any diagnostic, which could quote the file, is shown.
+    let read: Vec<PathBuf> = loaded
+        .display
+        .iter()
+        .filter(|(id, path, _)| {
+            (id.0 < db::STD_FILE_BASE || id.0 >= db::MANIFEST_FILE_BASE) && path != RESOURCES_PATH
+        })
+        .map(|(_, path, _)| PathBuf::from(path))
         .collect();
-    inside(&root, &manifest_paths, "workloads")?;
+    inside(&root, &read, "a file the program reads")?;
     let diags: &[Diagnostic] = db::diagnostics(&loaded.db, loaded.ws);
     let report = Report::new("krm", diags, &loaded.display);
     if report.errors() > 0 {

@@ -323,7 +323,7 @@ fn report(
 ) -> bool {
     report::emit(
         args.format,
-        &report::Report::new(command, diags, &loaded.display),
+        command,
         diags,
         &loaded.display,
         stdout_taken,

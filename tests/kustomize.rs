@@ -333,6 +333,45 @@ fn krm_function_refuses_paths_outside_the_kustomization() {
                 .replace("netpol-outside.yaml", "netpol.yaml"),
         );
     }
+    // A link inside a source folder, or a program's own `workloads` line, that leads out of
+    // the folder is refused, and nothing of what it leads to is shown.
+    let secret = tempfile::tempdir().unwrap();
+    std::fs::write(secret.path().join("key.netpol"), "SECRET-TOKEN-123\n").unwrap();
+    std::os::unix::fs::symlink(
+        secret.path().join("key.netpol"),
+        s.root.join("policies/key.netpol"),
+    )
+    .unwrap();
+    let out = s
+        .kustomize(&["build", "--enable-alpha-plugins", "--enable-exec"])
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("leads outside the kustomization's folder"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("SECRET"), "{stderr}");
+    std::fs::remove_file(s.root.join("policies/key.netpol")).unwrap();
+    let program = s.read("policies/shop.netpol");
+    s.write(
+        "policies/shop.netpol",
+        &program.replace(
+            "workloads \"../k8s/*.yaml\"",
+            &format!("workloads \"{}/*.netpol\"", secret.path().display()),
+        ),
+    );
+    let out = s
+        .kustomize(&["build", "--enable-alpha-plugins", "--enable-exec"])
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("leads outside the kustomization's folder"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("SECRET"), "{stderr}");
+    s.write("policies/shop.netpol", &program);
     // A link that leads out of the folder is refused too.
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("x.netpol"), "namespace a\n").unwrap();

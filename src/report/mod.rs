@@ -105,7 +105,8 @@ pub struct Report {
 
 impl Report {
     pub fn new(command: &'static str, diags: &[Diagnostic], files: &FileTable) -> Report {
-        let items = diags.iter().map(|d| item(d, files)).collect();
+        let index = Index::new(files);
+        let items = diags.iter().map(|d| item(d, &index)).collect();
         Report {
             command,
             items,
@@ -114,17 +115,24 @@ impl Report {
     }
 
     pub fn with_tests(mut self, results: &[TestResult], files: &FileTable) -> Report {
+        let index = Index::new(files);
+        let source_text = |span: Span| {
+            index
+                .text(span)
+                .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+                .unwrap_or_default()
+        };
         let tests = results
             .iter()
             .map(|t| Test {
                 name: t.name.clone(),
-                place: place(t.span, files),
+                place: index.place(t.span),
                 assertions: t
                     .assertions
                     .iter()
                     .map(|a| Assertion {
-                        place: place(a.span, files),
-                        source: source_text(a.span, files),
+                        place: index.place(a.span),
+                        source: source_text(a.span),
                         passed: a.passed,
                         checked: a.checked,
                         failure: a.failure.clone(),
@@ -167,11 +175,68 @@ pub fn severity_word(s: Severity) -> &'static str {
     }
 }
 
-fn file_of(id: FileId, files: &FileTable) -> Option<(&str, &str)> {
-    files
-        .iter()
-        .find(|(f, _, _)| *f == id)
-        .map(|(_, p, t)| (p.as_str(), t.as_str()))
+/// The file table with a line index per file, so that locating n diagnostics costs
+/// O(n log lines), not O(n × file size).
+struct Index<'a> {
+    files: Vec<IndexedFile<'a>>,
+}
+
+struct IndexedFile<'a> {
+    id: FileId,
+    path: &'a str,
+    text: &'a str,
+    /// Byte offset of the start of each line.
+    line_starts: Vec<usize>,
+}
+
+impl<'a> Index<'a> {
+    fn new(files: &'a FileTable) -> Index<'a> {
+        let files = files
+            .iter()
+            .map(|(id, path, text)| IndexedFile {
+                id: *id,
+                path,
+                text,
+                line_starts: std::iter::once(0)
+                    .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                    .collect(),
+            })
+            .collect();
+        Index { files }
+    }
+
+    fn file(&self, id: FileId) -> Option<&IndexedFile<'a>> {
+        self.files.iter().find(|f| f.id == id)
+    }
+
+    fn place(&self, span: Span) -> Option<Place> {
+        let f = self.file(span.file)?;
+        Some(Place {
+            file: clean_path(f.path),
+            start: f.position(span.start),
+            end: f.position(span.end.max(span.start)),
+        })
+    }
+
+    fn text(&self, span: Span) -> Option<&'a str> {
+        self.file(span.file)?.text.get(span.start..span.end)
+    }
+}
+
+impl IndexedFile<'_> {
+    fn position(&self, offset: usize) -> Position {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.line_starts.partition_point(|s| *s <= offset).max(1);
+        let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
+        Position {
+            line,
+            column: self.text.get(start..offset).unwrap_or("").chars().count() + 1,
+            offset,
+        }
+    }
 }
 
 /// The path as a repository-relative URI-ish path: forward slashes, no leading `./`.
@@ -184,42 +249,12 @@ fn clean_path(path: &str) -> String {
     s.to_string()
 }
 
-fn position(text: &str, offset: usize) -> Position {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = text.get(..offset).unwrap_or("");
-    let line_start = before.rfind('\n').map_or(0, |nl| nl + 1);
-    Position {
-        line: before.matches('\n').count() + 1,
-        column: before.get(line_start..).unwrap_or("").chars().count() + 1,
-        offset,
-    }
-}
-
-fn place(span: Span, files: &FileTable) -> Option<Place> {
-    let (path, text) = file_of(span.file, files)?;
-    Some(Place {
-        file: clean_path(path),
-        start: position(text, span.start),
-        end: position(text, span.end.max(span.start)),
-    })
-}
-
-fn source_text(span: Span, files: &FileTable) -> String {
-    file_of(span.file, files)
-        .and_then(|(_, text)| text.get(span.start..span.end))
-        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-fn item(d: &Diagnostic, files: &FileTable) -> Item {
-    let primary = place(d.primary.span, files);
+fn item(d: &Diagnostic, index: &Index<'_>) -> Item {
+    let primary = index.place(d.primary.span);
     let fix = primary.as_ref().and_then(|p| {
         Some(Fix {
             place: p.clone(),
-            replacement: fix(d, p, files)?,
+            replacement: fix(d, p, index)?,
         })
     });
     Item {
@@ -233,7 +268,7 @@ fn item(d: &Diagnostic, files: &FileTable) -> Item {
             .iter()
             .filter_map(|l| {
                 Some(Related {
-                    place: place(l.span, files)?,
+                    place: index.place(l.span)?,
                     message: l.message.clone(),
                 })
             })
@@ -246,15 +281,14 @@ fn item(d: &Diagnostic, files: &FileTable) -> Item {
 /// The replacement text of a "did you mean `X`?" help, when it can stand for the diagnostic's
 /// primary text: the help names one candidate, the primary range is non-empty and on one
 /// line, and the candidate is on one line too.
-fn fix(d: &Diagnostic, primary: &Place, files: &FileTable) -> Option<String> {
+fn fix(d: &Diagnostic, primary: &Place, index: &Index<'_>) -> Option<String> {
     let help = d.help.as_deref()?;
     let rest = help.strip_prefix("did you mean `")?;
     let (candidate, after) = rest.split_once('`')?;
     if !after.starts_with('?') || candidate.is_empty() || candidate.contains('\n') {
         return None;
     }
-    let (_, text) = file_of(d.primary.span.file, files)?;
-    let original = text.get(d.primary.span.start..d.primary.span.end)?;
+    let original = index.text(d.primary.span)?;
     if original.is_empty() || original.contains('\n') || original == candidate {
         return None;
     }
@@ -282,7 +316,26 @@ pub fn render(format: Format, report: &Report) -> String {
 /// renders the diagnostics for people on stderr, for the job's log.
 pub fn emit(
     format: Format,
-    report: &Report,
+    command: &'static str,
+    diags: &[Diagnostic],
+    files: &FileTable,
+    stdout_taken: bool,
+    color: codespan_reporting::term::termcolor::ColorChoice,
+) {
+    emit_report(
+        format,
+        || Report::new(command, diags, files),
+        diags,
+        files,
+        stdout_taken,
+        color,
+    );
+}
+
+/// [`emit`] with the report made by `make`, only when a machine format needs it.
+fn emit_report(
+    format: Format,
+    make: impl FnOnce() -> Report,
     diags: &[Diagnostic],
     files: &FileTable,
     stdout_taken: bool,
@@ -294,7 +347,7 @@ pub fn emit(
     if format == Format::Human {
         return;
     }
-    let text = render(format, report);
+    let text = render(format, &make());
     if stdout_taken {
         eprint!("{text}");
     } else {
@@ -320,18 +373,52 @@ pub fn test(
         };
         report = report.with_tests(&results, files);
     }
-    emit(
+    let (_, failed) = report.test_counts();
+    let code = if report.errors() > 0 || failed > 0 {
+        1
+    } else {
+        0
+    };
+    emit_report(
         format,
-        &report,
+        || report,
         diags,
         files,
         false,
         codespan_reporting::term::termcolor::ColorChoice::Never,
     );
-    let (_, failed) = report.test_counts();
-    if report.errors() > 0 || failed > 0 {
-        1
-    } else {
-        0
+    code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_count_lines_and_code_points() {
+        let table = vec![(
+            FileId(0),
+            "./a/b.netpol".to_string(),
+            "ab\nsé x\n\nz".to_string(),
+        )];
+        let index = Index::new(&table);
+        let f = index.file(FileId(0)).unwrap();
+        let text = "ab\nsé x\n\nz";
+        // Every offset, checked against a count from the start of the text.
+        for offset in 0..=text.len() {
+            let p = f.position(offset);
+            let at = (0..=offset)
+                .rev()
+                .find(|o| text.is_char_boundary(*o))
+                .unwrap();
+            let before = &text[..at];
+            assert_eq!(p.offset, at);
+            assert_eq!(p.line, before.matches('\n').count() + 1);
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            assert_eq!(p.column, before[line_start..].chars().count() + 1);
+        }
+        assert_eq!(f.position(7).column, 4); // `x`: after `s`, `é` (two bytes) and a space
+        let place = index.place(Span::new(FileId(0), 3, 5)).unwrap();
+        assert_eq!(place.file, "a/b.netpol");
     }
 }
