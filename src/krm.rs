@@ -430,11 +430,15 @@ fn generate(config: &Config, items: Option<&[Value]>) -> Result<Generated, Failu
     // Every file read must be inside too: `.netpol` files found in folders (a link in the
     // folder could lead anywhere) and the manifests of the program's own `workloads` lines.
     // Checked before any diagnostic, which could quote the file, is shown.
+    let files = db::files_by_id(&loaded.db, loaded.ws);
     let read: Vec<PathBuf> = loaded
         .display
         .iter()
         .filter(|(id, path, _)| {
-            (id.0 < db::STD_FILE_BASE || id.0 >= db::MANIFEST_FILE_BASE) && path != RESOURCES_PATH
+            let stdlib = files
+                .get(id)
+                .is_some_and(|f| f.kind(&loaded.db) == db::FileKind::Stdlib);
+            !stdlib && path != RESOURCES_PATH
         })
         .map(|(_, path, _)| PathBuf::from(path))
         .collect();
