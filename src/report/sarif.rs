@@ -1,7 +1,8 @@
 //! `--format sarif`: a SARIF 2.1.0 log (the types are serde-sarif's, generated from the OASIS
 //! schema). One rule per diagnostic code, titled and linked as in docs/diagnostics.md (the
-//! file is compiled in, so the titles cannot drift from the docs), plus one rule for failed
-//! `test` assertions. Columns count Unicode code points (`columnKind`).
+//! file is compiled in, so the titles cannot drift from the docs) and described by the code's
+//! summary, plus one rule for failed `test` assertions. Columns count Unicode code points
+//! (`columnKind`).
 
 use super::{Item, Place, Report};
 use netpol_compiler::diagnostic::{Code, Severity};
@@ -122,10 +123,20 @@ fn rule(code: Code) -> sarif::ReportingDescriptor {
                 .text(title)
                 .build(),
         )
+        .full_description(
+            sarif::MultiformatMessageString::builder()
+                .text(code.summary())
+                .build(),
+        )
         .help_uri(help_uri(code))
         .help(
             sarif::MultiformatMessageString::builder()
-                .text(format!("{} {title}: see {}", code.as_str(), help_uri(code)))
+                .text(format!(
+                    "{} {title}: {}; see {}",
+                    code.as_str(),
+                    code.summary(),
+                    help_uri(code)
+                ))
                 .build(),
         )
         .default_configuration(
