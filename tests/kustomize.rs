@@ -97,6 +97,21 @@ impl Scratch {
         )
     }
 
+    /// Removes the program's own `workloads` line.
+    fn drop_program_workloads(&self) {
+        let program = self
+            .read("policies/shop.netpol")
+            .replace("workloads \"../k8s/*.yaml\"\n", "");
+        self.write("policies/shop.netpol", &program);
+    }
+
+    /// Two KRM builds (`build --enable-alpha-plugins --enable-exec`).
+    fn build_krm_twice(&self) -> Option<(Output, Output)> {
+        let args = ["build", "--enable-alpha-plugins", "--enable-exec"];
+        let first = self.kustomize(&args)?;
+        Some((first, self.kustomize(&args).unwrap()))
+    }
+
     fn write(&self, rel: &str, text: &str) {
         std::fs::write(self.root.join(rel), text).unwrap();
     }
@@ -212,11 +227,9 @@ fn assert_build(s: &Scratch, out: &str, again: &str, compile_args: &[&str]) {
 #[test]
 fn krm_function_generates_what_compile_emits() {
     let s = scratch();
-    let args = ["build", "--enable-alpha-plugins", "--enable-exec"];
-    let Some(first) = s.kustomize(&args) else {
+    let Some((first, again)) = s.build_krm_twice() else {
         return;
     };
-    let again = s.kustomize(&args).unwrap();
     assert_build(&s, &ok(&first), &ok(&again), &["policies"]);
 }
 
@@ -224,10 +237,7 @@ fn krm_function_generates_what_compile_emits() {
 fn krm_function_reads_workloads_from_the_kustomizations_resources() {
     let s = scratch();
     // The program names no manifests: they come from the resources kustomize builds.
-    let program = s
-        .read("policies/shop.netpol")
-        .replace("workloads \"../k8s/*.yaml\"\n", "");
-    s.write("policies/shop.netpol", &program);
+    s.drop_program_workloads();
     s.write(
         "netpol-resources.yaml",
         &s.read("netpol.yaml").replace(
@@ -236,11 +246,9 @@ fn krm_function_reads_workloads_from_the_kustomizations_resources() {
         ),
     );
     s.use_generator("transformers", "netpol-resources.yaml");
-    let args = ["build", "--enable-alpha-plugins", "--enable-exec"];
-    let Some(first) = s.kustomize(&args) else {
+    let Some((first, again)) = s.build_krm_twice() else {
         return;
     };
-    let again = s.kustomize(&args).unwrap();
     assert_build(
         &s,
         &ok(&first),
@@ -252,10 +260,7 @@ fn krm_function_reads_workloads_from_the_kustomizations_resources() {
 #[test]
 fn krm_function_spec_workloads_are_relative_to_the_kustomization() {
     let s = scratch();
-    let program = s
-        .read("policies/shop.netpol")
-        .replace("workloads \"../k8s/*.yaml\"\n", "");
-    s.write("policies/shop.netpol", &program);
+    s.drop_program_workloads();
     s.write(
         "netpol.yaml",
         &s.read("netpol.yaml").replace(
@@ -263,11 +268,9 @@ fn krm_function_spec_workloads_are_relative_to_the_kustomization() {
             "  - \"policies/*.netpol\"\n  workloads:\n  - \"k8s/*.yaml\"\n",
         ),
     );
-    let args = ["build", "--enable-alpha-plugins", "--enable-exec"];
-    let Some(first) = s.kustomize(&args) else {
+    let Some((first, again)) = s.build_krm_twice() else {
         return;
     };
-    let again = s.kustomize(&args).unwrap();
     assert_build(
         &s,
         &ok(&first),
