@@ -6,7 +6,9 @@ mod files;
 mod git;
 mod graph_cmd;
 mod import_cmd;
+mod krm;
 mod output;
+mod report;
 mod review;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -31,7 +33,7 @@ const EXIT_USAGE: u8 = 2;
 which, on which ports) into the minimal, exact set of networking.k8s.io/v1 NetworkPolicy objects, \
 type-checked against the labels and ports that your workloads really carry.\n\n\
 Exit codes: 0 success (warnings allowed), 1 errors in the program, 2 usage or I/O errors.",
-    after_help = "Examples:\n  netpol compile examples/quickstart\n  netpol compile policies/ --out-dir deploy/netpol\n  netpol check policies/ --workloads 'k8s/**/*.yaml'\n  netpol test policies/\n  netpol explain policies/ --from shop/web --to data/db:5432\n  netpol import existing/*.yaml > imported.netpol\n  netpol fmt policies/ --check\n  netpol diff --git main..HEAD policies/ --format markdown\n  netpol graph policies/ --format html -o graph.html\n\nDocs: docs/cli.md, docs/language.md, docs/diagnostics.md, docs/import.md, docs/review.md"
+    after_help = "Examples:\n  netpol compile examples/quickstart\n  netpol compile policies/ --out-dir deploy/netpol\n  netpol check policies/ --workloads 'k8s/**/*.yaml'\n  netpol test policies/\n  netpol explain policies/ --from shop/web --to data/db:5432\n  netpol import existing/*.yaml > imported.netpol\n  netpol fmt policies/ --check\n  netpol diff --git main..HEAD policies/ --format markdown\n  netpol graph policies/ --format html -o graph.html\n  netpol check policies/ --format sarif > netpol.sarif\n  kustomize build --enable-alpha-plugins --enable-exec .   (netpol krm)\n\nDocs: docs/cli.md, docs/language.md, docs/diagnostics.md, docs/import.md, docs/review.md, docs/integrations.md"
 )]
 struct Cli {
     /// When to colour diagnostics.
@@ -60,7 +62,7 @@ enum Color {
 }
 
 #[derive(clap::Args)]
-struct ProgramArgs {
+pub struct ProgramArgs {
     /// `.netpol` files, or folders searched (recursively) for them. All of them form one program.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
@@ -68,6 +70,10 @@ struct ProgramArgs {
     /// without a namespace go to `default`. Repeatable.
     #[arg(long = "workloads", value_name = "GLOB")]
     workloads: Vec<String>,
+    /// How to print diagnostics (and test results): `human` on stderr; `json`, `github`
+    /// (workflow commands) or `sarif` on stdout (on stderr for `compile` without -o/--out-dir).
+    #[arg(long, value_enum, default_value_t = report::Format::Human)]
+    format: report::Format,
 }
 
 #[derive(Subcommand)]
@@ -186,6 +192,13 @@ Examples:\n  netpol graph examples/shop --format svg -o shop.svg\n  \
 netpol graph policies/ --format html --diff main -o review.html\n  netpol graph policies/ --format mermaid"
     )]
     Graph(graph_cmd::GraphArgs),
+    /// Run as a kustomize generator (a KRM function, or the legacy exec plugin).
+    #[command(long_about = KRM_ABOUT)]
+    Krm {
+        /// Legacy exec-plugin form: the config file kustomize passes (plain YAML out).
+        #[arg(long = "plugin-config", value_name = "FILE")]
+        plugin_config: Option<PathBuf>,
+    },
     /// Format .netpol files in the one canonical layout (comments are kept).
     Fmt {
         /// `.netpol` files or folders.
@@ -197,7 +210,20 @@ netpol graph policies/ --format html --diff main -o review.html\n  netpol graph 
     },
 }
 
+const KRM_ABOUT: &str = "Run as a kustomize generator. Without arguments, a KRM function: kustomize \
+(`kustomize build --enable-alpha-plugins --enable-exec`) passes a ResourceList on stdin whose \
+functionConfig is a `NetpolGenerator` (apiVersion netpol.dev/v1alpha1; spec.sources, spec.workloads, \
+spec.workloadsFromResources, paths relative to the kustomization); the compiled policies are appended \
+to its items. Run through a link named netpol-krm, netpol is this function without arguments (for \
+kustomize before v5, whose exec functions take none). With --plugin-config FILE (or run through a link named NetpolGenerator), the legacy exec \
+plugin that `kubectl kustomize --enable-alpha-plugins` runs: plain YAML on stdout. On errors: \
+`path:line:col` diagnostics on stderr (and in the ResourceList's results), no output, exit 1.\n\n\
+Docs: docs/integrations.md, examples/kustomize/";
+
 fn main() -> ExitCode {
+    if let Some(code) = krm::run_if_named() {
+        return ExitCode::from(code);
+    }
     let cli = Cli::parse();
     let color = match cli.color {
         Color::Auto => {
@@ -258,6 +284,10 @@ fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+        Command::Krm { plugin_config } => match plugin_config {
+            Some(config) => krm::run_plugin(&config),
+            None => krm::run_function(),
+        },
         Command::Diff(args) => diff_cmd::run(&args, &cli.allow_outside, color),
         Command::Graph(args) => graph_cmd::run(&args, &cli.allow_outside, color),
     };
@@ -271,7 +301,7 @@ pub fn fail(message: impl std::fmt::Display) -> u8 {
 }
 
 /// A loaded program, ready to query.
-struct Loaded {
+pub struct Loaded {
     guard: files::Guard,
     db: Database,
     ws: Workspace,
@@ -279,9 +309,34 @@ struct Loaded {
     display: Vec<(netpol_compiler::span::FileId, String, String)>,
 }
 
+/// Why a program could not be loaded.
+pub enum LoadError {
+    /// An I/O or usage problem (exit 2).
+    Usage(String),
+    /// The program's files declare nothing (exit 1); the message and its help.
+    Empty(String, String),
+}
+
 fn load(args: &ProgramArgs, allow_outside: &[PathBuf]) -> Result<Loaded, u8> {
-    let guard = files::Guard::for_program(&args.paths, allow_outside).map_err(fail)?;
-    let program = files::load_program(&guard, &args.paths).map_err(fail)?;
+    try_load(args, Vec::new(), allow_outside).map_err(|e| match e {
+        LoadError::Usage(m) => fail(m),
+        LoadError::Empty(m, help) => {
+            eprintln!("error: {m}");
+            eprintln!("  = help: {help}");
+            EXIT_PROGRAM_ERRORS
+        }
+    })
+}
+
+/// Loads a program and its manifests, plus `extra` manifests given as (path, text, default
+/// namespace); reads stay inside the repository unless `allow_outside` says otherwise.
+pub fn try_load(
+    args: &ProgramArgs,
+    extra: Vec<(String, String, String)>,
+    allow_outside: &[PathBuf],
+) -> Result<Loaded, LoadError> {
+    let guard = files::Guard::for_program(&args.paths, allow_outside).map_err(LoadError::Usage)?;
+    let program = files::load_program(&guard, &args.paths).map_err(LoadError::Usage)?;
     if program.files.iter().all(|f| {
         netpol_compiler::syntax::parse(netpol_compiler::span::FileId(0), &f.text)
             .ast
@@ -293,11 +348,11 @@ fn load(args: &ProgramArgs, allow_outside: &[PathBuf]) -> Result<Loaded, u8> {
                 .all(|l| l.trim().is_empty() || l.trim_start().starts_with("//"))
     }) {
         let names: Vec<&str> = program.files.iter().map(|f| f.shown.as_str()).collect();
-        eprintln!("error: the program declares nothing: {}", names.join(", "));
-        eprintln!(
-            "  = help: a program needs at least one `namespace`, `service` or connection; see docs/language.md"
-        );
-        return Err(EXIT_PROGRAM_ERRORS);
+        return Err(LoadError::Empty(
+            format!("the program declares nothing: {}", names.join(", ")),
+            "a program needs at least one `namespace`, `service` or connection; see docs/language.md"
+                .to_string(),
+        ));
     }
     let mut db = Database::default();
     let ws = db.workspace(
@@ -307,8 +362,9 @@ fn load(args: &ProgramArgs, allow_outside: &[PathBuf]) -> Result<Loaded, u8> {
             .map(|f| (f.rel.clone(), f.text.clone()))
             .collect(),
     );
-    let (manifests, errors) =
-        files::load_manifests(&guard, &db, ws, &program, &args.workloads).map_err(fail)?;
+    let (mut manifests, errors) = files::load_manifests(&guard, &db, ws, &program, &args.workloads)
+        .map_err(LoadError::Usage)?;
+    manifests.extend(extra);
     db.set_manifests(ws, manifests, errors);
     let mut display = db.all_files(ws);
     for f in &program.files {
@@ -330,8 +386,9 @@ fn load(args: &ProgramArgs, allow_outside: &[PathBuf]) -> Result<Loaded, u8> {
 /// At most this many diagnostics are printed; the count of the rest follows.
 const MAX_SHOWN: usize = 200;
 
-/// Prints diagnostics; returns true when there are errors.
-fn report(loaded: &Loaded, diags: &[Diagnostic], color: ColorChoice) -> bool {
+/// Prints diagnostics for people, each quoted line cut to `output::MAX_QUOTED_CHARS`;
+/// returns true when there are errors.
+fn human_report(loaded: &Loaded, diags: &[Diagnostic], color: ColorChoice) -> bool {
     if diags.is_empty() {
         return false;
     }
@@ -400,13 +457,37 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
+/// Prints diagnostics in `args.format` (machine formats on stdout, or on stderr when
+/// `stdout_taken`); returns true when there are errors.
+fn report(
+    loaded: &Loaded,
+    diags: &[Diagnostic],
+    args: &ProgramArgs,
+    command: &'static str,
+    stdout_taken: bool,
+    color: ColorChoice,
+) -> bool {
+    if args.format == report::Format::Human {
+        return human_report(loaded, diags, color);
+    }
+    report::emit(
+        args.format,
+        command,
+        diags,
+        &loaded.display,
+        stdout_taken,
+        color,
+    );
+    diags.iter().any(Diagnostic::is_error)
+}
+
 fn check(args: &ProgramArgs, allow_outside: &[PathBuf], color: ColorChoice) -> u8 {
     let loaded = match load(args, allow_outside) {
         Ok(l) => l,
         Err(code) => return code,
     };
     let diags = db::diagnostics(&loaded.db, loaded.ws);
-    if report(&loaded, diags, color) {
+    if report(&loaded, diags, args, "check", false, color) {
         EXIT_PROGRAM_ERRORS
     } else {
         EXIT_OK
@@ -432,7 +513,8 @@ fn compile(
         Err(code) => return code,
     };
     let diags = db::diagnostics(&loaded.db, loaded.ws);
-    if report(&loaded, diags, color) {
+    let stdout_taken = output.file.is_none() && output.dir.is_none();
+    if report(&loaded, diags, args, "compile", stdout_taken, color) {
         // With `--check`, exit code 1 means drift only.
         return if output.check {
             EXIT_USAGE
@@ -499,7 +581,10 @@ fn test(args: &ProgramArgs, allow_outside: &[PathBuf], color: ColorChoice) -> u8
         Err(code) => return code,
     };
     let diags = db::diagnostics(&loaded.db, loaded.ws);
-    if report(&loaded, diags, color) {
+    if args.format != report::Format::Human {
+        return report::test(&loaded.db, loaded.ws, diags, &loaded.display, args.format);
+    }
+    if report(&loaded, diags, args, "test", false, color) {
         return EXIT_PROGRAM_ERRORS;
     }
     let Some(results) = db::run_tests(&loaded.db, loaded.ws) else {
@@ -605,12 +690,20 @@ fn explain(
         let args = ProgramArgs {
             paths: paths.to_vec(),
             workloads: workloads.to_vec(),
+            format: report::Format::Human,
         };
         let loaded = match load(&args, allow_outside) {
             Ok(l) => l,
             Err(code) => return code,
         };
-        if report(&loaded, db::diagnostics(&loaded.db, loaded.ws), color) {
+        if report(
+            &loaded,
+            db::diagnostics(&loaded.db, loaded.ws),
+            &args,
+            "explain",
+            false,
+            color,
+        ) {
             return EXIT_PROGRAM_ERRORS;
         }
         let Some(policies) = db::policy_objects(&loaded.db, loaded.ws) else {

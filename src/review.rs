@@ -3,7 +3,7 @@
 //! over. This file is where the review commands use the compiler's database.
 
 use crate::git::{Repo, Revision};
-use crate::{EXIT_PROGRAM_ERRORS, Loaded, fail, files, report};
+use crate::{EXIT_PROGRAM_ERRORS, Loaded, fail, files};
 use codespan_reporting::term::termcolor::ColorChoice;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use netpol_compiler::db::{self, Database};
@@ -52,6 +52,7 @@ pub fn program(
             &crate::ProgramArgs {
                 paths: paths.to_vec(),
                 workloads: workloads.to_vec(),
+                format: crate::report::Format::Human,
             },
             allow_outside,
         )?,
@@ -64,7 +65,7 @@ pub fn program(
         .filter(|d| d.is_error())
         .cloned()
         .collect();
-    if report(&loaded, &errors, color) {
+    if crate::human_report(&loaded, &errors, color) {
         return Err(EXIT_PROGRAM_ERRORS);
     }
     let Some(policies) = db::policy_objects(&loaded.db, loaded.ws) else {

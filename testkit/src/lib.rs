@@ -527,3 +527,57 @@ pub mod random {
         (Cluster { namespaces, pods }, manifests)
     }
 }
+
+/// A tool the tests run that .ci/run installs outside `.venv` (npm packages under
+/// `tests/tools/node_modules`, links under `tests/tools/bin`), by its path relative to
+/// `tests/tools`. In CI a missing tool fails the test; elsewhere the caller skips.
+pub fn installed_tool(rel: &str) -> Option<PathBuf> {
+    let tool = root().join("tests/tools").join(rel);
+    if tool.exists() {
+        return Some(tool);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "`tests/tools/{rel}` is missing: run .ci/run, which installs it"
+    );
+    eprintln!("skipping: `tests/tools/{rel}` is missing (run .ci/run to install it)");
+    None
+}
+
+/// `kubectl`: the one on PATH, else the one .ci/run put in `tests/tools/bin`. In CI a missing
+/// kubectl fails the test; elsewhere the caller skips.
+pub fn kubectl() -> Option<PathBuf> {
+    let local = root().join("tests/tools/bin/kubectl");
+    if local.exists() {
+        return Some(local);
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("kubectl"))
+            .find(|p| p.is_file())
+    });
+    if on_path.is_some() {
+        return on_path;
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "kubectl is missing: run .ci/run, which installs it"
+    );
+    eprintln!("skipping: kubectl is missing (run .ci/run to install it)");
+    None
+}
+
+/// Makes `dir/bin` with links to `netpol` under each of `names`; returns a PATH that has it
+/// first, for running real tools that call netpol.
+pub fn netpol_bin(dir: &Path, netpol: &Path, names: &[&str]) -> String {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for n in names {
+        std::os::unix::fs::symlink(netpol, bin.join(n)).unwrap();
+    }
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
