@@ -9,6 +9,7 @@ pub mod db;
 pub mod diagnostic;
 pub mod explain;
 pub mod fmt;
+pub mod ide;
 pub mod import;
 pub mod resolve;
 pub mod semantics;
