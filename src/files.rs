@@ -1,7 +1,7 @@
 //! Reading programs and manifests from disk.
 
 use netpol_compiler::db::{self, Database, Workspace};
-use netpol_compiler::diagnostic::{Code, Diagnostic};
+use netpol_compiler::diagnostic::Diagnostic;
 use std::path::{Path, PathBuf};
 
 /// One program file.
@@ -197,57 +197,35 @@ pub fn load_manifests(
     program: &Program,
     cli_globs: &[String],
 ) -> Result<(ManifestInputs, Vec<Diagnostic>), String> {
-    let mut seen: Vec<PathBuf> = Vec::new();
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    for req in db::workload_requests(db, ws) {
-        let dir = program
-            .files
-            .iter()
-            .find(|f| f.rel == req.file_path)
-            .map(|f| f.dir.clone())
-            .unwrap_or_default();
-        let pattern = dir.join(&req.pattern);
-        let pattern = pattern.to_string_lossy();
-        match glob::glob(&pattern) {
-            Err(e) => errors.push(
-                Diagnostic::new(
-                    Code::NoManifests,
-                    req.span,
-                    format!("`{}` is not a valid pattern", req.pattern),
-                )
-                .label(e.msg.to_string()),
-            ),
-            Ok(paths) => {
-                let mut matched: Vec<PathBuf> = paths
-                    .filter_map(Result::ok)
-                    .filter(|p| p.is_file())
-                    .collect();
-                matched.sort();
-                if matched.is_empty() {
-                    errors.push(
-                        Diagnostic::new(Code::NoManifests, req.span, format!("no file matches `{}`", req.pattern))
-                            .label("this pattern matches nothing")
-                            .help(format!("patterns are relative to the folder of the file: looked for `{pattern}`")),
-                    );
-                }
-                for p in matched {
-                    if seen.contains(&p) {
-                        continue;
-                    }
-                    match read_text(&p) {
-                        Ok(text) => {
-                            out.push((p.display().to_string(), text, req.default_namespace.clone()))
-                        }
-                        Err(e) => errors.push(
-                            Diagnostic::new(Code::NoManifests, req.span, e).label("matched here"),
-                        ),
-                    }
-                    seen.push(p);
-                }
-            }
-        }
-    }
+    let (found, errors) = netpol_compiler::k8s::requested::load_requested(
+        db::workload_requests(db, ws),
+        |req| {
+            let dir = program
+                .files
+                .iter()
+                .find(|f| f.rel == req.file_path)
+                .map(|f| f.dir.clone())
+                .unwrap_or_default();
+            let pattern = dir.join(&req.pattern);
+            let pattern = pattern.to_string_lossy().into_owned();
+            let paths = glob::glob(&pattern).map_err(|e| e.msg.to_string())?;
+            let mut files: Vec<PathBuf> = paths
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .collect();
+            files.sort();
+            Ok(netpol_compiler::k8s::requested::Matched {
+                looked_for: pattern,
+                files,
+            })
+        },
+        |p| read_text(p),
+    );
+    let mut seen: Vec<PathBuf> = found.iter().map(|(p, _, _)| p.clone()).collect();
+    let mut out: ManifestInputs = found
+        .into_iter()
+        .map(|(p, text, ns)| (p.display().to_string(), text, ns))
+        .collect();
     for g in cli_globs {
         let matched = expand_cli_glob(g)?;
         for p in matched {

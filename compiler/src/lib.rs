@@ -30,6 +30,7 @@ pub mod backend {
 pub mod k8s {
     pub mod eval;
     pub mod names;
+    pub mod requested;
     pub mod selector;
     pub mod workloads;
 }
