@@ -145,6 +145,14 @@ netpol import np.yaml --workloads 'k8s/*.yaml' > imported.netpol"
         #[arg(long = "workloads", value_name = "GLOB")]
         workloads: Vec<String>,
     },
+    /// Run the language server on stdin/stdout (for editors; docs/editors.md).
+    #[command(
+        long_about = "Run the netpol language server, speaking the Language Server Protocol on stdin and \
+stdout. Editors start it: the VS Code extension (editors/vscode), Neovim and Helix (docs/editors.md). \
+Every .netpol file under a workspace folder belongs to the program of the topmost folder holding one, \
+as `netpol check FOLDER` would read it."
+    )]
+    Lsp,
     /// Format .netpol files in the one canonical layout (comments are kept).
     Fmt {
         /// `.netpol` files or folders.
@@ -196,6 +204,7 @@ fn main() -> ExitCode {
         ),
         Command::Import { files, workloads } => import_cmd::run(&files, &workloads),
         Command::Fmt { paths, check } => output::fmt(&paths, check),
+        Command::Lsp => netpol_lsp::run_stdio(),
     };
     ExitCode::from(code)
 }

@@ -173,8 +173,7 @@ fn context<'t>(before: &'t str, after: &'t str) -> Context<'t> {
         let word_start = line
             .char_indices()
             .rev()
-            .find(|(_, c)| !is_word(*c))
-            .map(|(i, c)| (i, c));
+            .find(|(_, c)| !is_word(*c));
         if let Some((i, ':')) = word_start {
             let head = line.get(..i).unwrap_or_default();
             let target = head

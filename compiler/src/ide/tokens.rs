@@ -93,9 +93,7 @@ pub fn semantic_tokens(program: &Program, file: FileId, text: &str) -> Vec<Seman
                 out.push(tok(s, e, kind, decl));
             } else if super::complete::KEYWORDS.contains(&word) || word == "std" {
                 out.push(tok(start, i, TokenKind::Keyword, false));
-            } else if word.bytes().all(|c| c.is_ascii_digit()) {
-                out.push(tok(start, i, TokenKind::Number, false));
-            } else if looks_like_address(word) {
+            } else if word.bytes().all(|c| c.is_ascii_digit()) || looks_like_address(word) {
                 out.push(tok(start, i, TokenKind::Number, false));
             } else if matches!(prev_word, "select" | "{" | ",") && is_in_selector(text, start) {
                 out.push(tok(start, i, TokenKind::Property, false));

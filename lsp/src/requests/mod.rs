@@ -1,0 +1,82 @@
+//! One file per request: convert the position, call the `ide` query, convert the answer.
+
+pub mod code_action;
+pub mod compiled_yaml;
+pub mod completion;
+pub mod definition;
+pub mod document_symbol;
+pub mod formatting;
+pub mod hover;
+pub mod initialize;
+pub mod inlay_hint;
+pub mod references;
+pub mod rename;
+pub mod semantic_tokens;
+pub mod std_source;
+pub mod workspace_symbol;
+
+use crate::convert::LineIndex;
+use crate::session::{Origin, Snapshot};
+use netpol_compiler::span::{FileId, Span};
+use std::path::PathBuf;
+use tower_lsp_server::ls_types::{Location, Position, Range, Uri};
+
+/// The scheme of the standard library's read-only documents (`netpol-std:///std/dns.netpol`).
+pub const STD_SCHEME: &str = "netpol-std";
+
+/// The file a `file:` URI names.
+pub fn path_of(uri: &Uri) -> Option<PathBuf> {
+    if uri.scheme().as_str() != "file" {
+        return None;
+    }
+    uri.to_file_path().map(|p| p.into_owned())
+}
+
+pub fn uri_of(origin: &Origin) -> Option<Uri> {
+    match origin {
+        Origin::Disk(p) => Uri::from_file_path(p),
+        Origin::Std(path) => format!("{STD_SCHEME}:///{path}").parse().ok(),
+    }
+}
+
+/// The text of a file and its line index.
+pub struct FileText {
+    pub id: FileId,
+    pub text: String,
+    pub index: LineIndex,
+}
+
+impl FileText {
+    pub fn of(snap: &Snapshot, id: FileId) -> Option<FileText> {
+        let text = snap.text(id)?;
+        Some(FileText {
+            id,
+            index: LineIndex::new(&text),
+            text,
+        })
+    }
+
+    /// The program file at `path`.
+    pub fn at(snap: &Snapshot, path: &std::path::Path) -> Option<FileText> {
+        FileText::of(snap, snap.file_id(path)?)
+    }
+
+    pub fn offset(&self, pos: Position) -> usize {
+        self.index.offset(&self.text, pos)
+    }
+
+    pub fn range(&self, start: usize, end: usize) -> Range {
+        self.index.range(&self.text, start, end)
+    }
+
+    pub fn span_range(&self, span: Span) -> Range {
+        self.range(span.start, span.end)
+    }
+}
+
+/// Where a span is, as an LSP location (stdlib spans get `netpol-std:` URIs).
+pub fn location(snap: &Snapshot, span: Span) -> Option<Location> {
+    let uri = uri_of(&snap.origin(span.file)?)?;
+    let file = FileText::of(snap, span.file)?;
+    Some(Location::new(uri, file.span_range(span)))
+}
