@@ -27,7 +27,7 @@ const EXIT_USAGE: u8 = 2;
 which, on which ports) into the minimal, exact set of networking.k8s.io/v1 NetworkPolicy objects, \
 type-checked against the labels and ports that your workloads really carry.\n\n\
 Exit codes: 0 success (warnings allowed), 1 errors in the program, 2 usage or I/O errors.",
-    after_help = "Examples:\n  netpol compile examples/quickstart\n  netpol compile policies/ --out-dir deploy/netpol\n  netpol check policies/ --workloads 'k8s/**/*.yaml'\n  netpol test policies/\n  netpol explain policies/ --from shop/web --to data/db:5432\n  netpol import existing/*.yaml > imported.netpol\n  netpol fmt policies/ --check\n\nDocs: docs/cli.md, docs/language.md, docs/diagnostics.md, docs/import.md"
+    after_help = "Examples:\n  netpol compile examples/quickstart\n  netpol compile policies/ --out-dir deploy/netpol\n  netpol check policies/ --workloads 'k8s/**/*.yaml'\n  netpol test policies/\n  netpol explain policies/ --from shop/web --to data/db:5432\n  netpol import existing/*.yaml > imported.netpol\n  netpol fmt policies/ --check\n  netpol lsp   (started by editors; see docs/editors.md)\n\nDocs: docs/cli.md, docs/language.md, docs/diagnostics.md, docs/import.md, docs/editors.md"
 )]
 struct Cli {
     /// When to colour diagnostics.

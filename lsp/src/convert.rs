@@ -46,7 +46,10 @@ impl LineIndex {
         while offset > 0 && !text.is_char_boundary(offset) {
             offset -= 1;
         }
-        let line = self.starts.partition_point(|&s| s <= offset).saturating_sub(1);
+        let line = self
+            .starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1);
         let start = self.starts.get(line).copied().unwrap_or(0);
         let units: usize = text
             .get(start..offset)
@@ -94,7 +97,10 @@ mod tests {
         for (offset, _) in text.char_indices().chain([(text.len(), ' ')]) {
             let pos = index.position(text, offset);
             // `\r` of a CRLF is not addressable: it belongs to the line end.
-            if text.get(offset..).is_some_and(|t| t.starts_with('\n')) && offset > 0 && text.as_bytes()[offset - 1] == b'\r' {
+            if text.get(offset..).is_some_and(|t| t.starts_with('\n'))
+                && offset > 0
+                && text.as_bytes()[offset - 1] == b'\r'
+            {
                 continue;
             }
             assert_eq!(index.offset(text, pos), offset, "{offset} {pos:?}");

@@ -13,13 +13,17 @@ use tower_lsp_server::ls_types as lsp;
 
 /// The docs of every diagnostic code (the headings give the anchors).
 const DIAGNOSTICS_MD: &str = include_str!("../../docs/diagnostics.md");
-const DOCS_URL: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/diagnostics.md");
+const DOCS_URL: &str = concat!(
+    env!("CARGO_PKG_REPOSITORY"),
+    "/blob/main/docs/diagnostics.md"
+);
 
 /// `https://…/docs/diagnostics.md#e002-unknown-name`: the code's section.
 pub fn docs_link(code: Code) -> String {
-    let heading = DIAGNOSTICS_MD
-        .lines()
-        .find_map(|l| l.strip_prefix("## ").filter(|h| h.starts_with(&format!("{}:", code.as_str()))));
+    let heading = DIAGNOSTICS_MD.lines().find_map(|l| {
+        l.strip_prefix("## ")
+            .filter(|h| h.starts_with(&format!("{}:", code.as_str())))
+    });
     match heading {
         Some(h) => format!("{DOCS_URL}#{}", slug(h)),
         None => DOCS_URL.to_string(),
@@ -85,9 +89,15 @@ pub fn to_lsp(snap: &Snapshot, d: &Diagnostic) -> Option<(Origin, lsp::Diagnosti
 
 /// The diagnostics of every file of a snapshot's program (empty lists included, so fixed
 /// problems clear), with `extra` (failed test assertions) added.
-fn per_file(snap: &Snapshot, extra: &[(PathBuf, lsp::Diagnostic)]) -> BTreeMap<PathBuf, Vec<lsp::Diagnostic>> {
-    let mut out: BTreeMap<PathBuf, Vec<lsp::Diagnostic>> =
-        snap.disk_files().into_iter().map(|p| (p, Vec::new())).collect();
+fn per_file(
+    snap: &Snapshot,
+    extra: &[(PathBuf, lsp::Diagnostic)],
+) -> BTreeMap<PathBuf, Vec<lsp::Diagnostic>> {
+    let mut out: BTreeMap<PathBuf, Vec<lsp::Diagnostic>> = snap
+        .disk_files()
+        .into_iter()
+        .map(|p| (p, Vec::new()))
+        .collect();
     for d in snap.diagnostics() {
         if let Some((Origin::Disk(p), diag)) = to_lsp(snap, d) {
             out.entry(p).or_default().push(diag);
@@ -126,7 +136,8 @@ pub async fn publish<N: Notifier>(backend: &Backend<N>, path: Option<PathBuf>) {
                 .filter(|(root, rev, _)| root == snap.root() && *rev == snap.revision)
                 .flat_map(|(_, _, ds)| ds.iter().cloned())
                 .collect();
-            let files = salsa::Cancelled::catch(AssertUnwindSafe(|| per_file(&snap, &extra))).ok()?;
+            let files =
+                salsa::Cancelled::catch(AssertUnwindSafe(|| per_file(&snap, &extra))).ok()?;
             batches.push(Batch {
                 root: snap.root().to_path_buf(),
                 revision: snap.revision,
@@ -154,11 +165,17 @@ pub async fn publish<N: Notifier>(backend: &Backend<N>, path: Option<PathBuf>) {
         *last_revision = batch.revision;
         let uris: Vec<lsp::Uri> = batch.files.iter().map(|(u, _, _)| u.clone()).collect();
         for gone in last_uris.iter().filter(|u| !uris.contains(u)) {
-            backend.client.publish_diagnostics(gone.clone(), Vec::new(), None).await;
+            backend
+                .client
+                .publish_diagnostics(gone.clone(), Vec::new(), None)
+                .await;
         }
         *last_uris = uris;
         for (uri, diags, version) in batch.files {
-            backend.client.publish_diagnostics(uri, diags, version).await;
+            backend
+                .client
+                .publish_diagnostics(uri, diags, version)
+                .await;
         }
     }
 }

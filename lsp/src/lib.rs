@@ -20,6 +20,9 @@ pub mod server;
 pub mod session;
 pub mod workspace;
 
+#[cfg(test)]
+mod tests;
+
 pub use server::{Backend, Notifier};
 
 /// Serves the language server on stdin/stdout until `exit`; returns the process exit code
@@ -42,7 +45,11 @@ pub fn run_stdio() -> u8 {
         tower_lsp_server::Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
             .serve(service)
             .await;
-        if shut_down.load(std::sync::atomic::Ordering::SeqCst) { 0 } else { 1 }
+        if shut_down.load(std::sync::atomic::Ordering::SeqCst) {
+            0
+        } else {
+            1
+        }
     });
     // Reading stdin blocks a thread that would keep the runtime (and the process) alive
     // while the client keeps stdin open: do not wait for it.

@@ -3,8 +3,8 @@
 use crate::session::{Session, Snapshot};
 use crate::{notifications, requests};
 use futures::FutureExt;
-use std::panic::AssertUnwindSafe;
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,7 +27,12 @@ pub trait Notifier: Clone + Send + Sync + 'static {
 }
 
 impl Notifier for Client {
-    async fn publish_diagnostics(&self, uri: Uri, diagnostics: Vec<Diagnostic>, version: Option<i32>) {
+    async fn publish_diagnostics(
+        &self,
+        uri: Uri,
+        diagnostics: Vec<Diagnostic>,
+        version: Option<i32>,
+    ) {
         Client::publish_diagnostics(self, uri, diagnostics, version).await;
     }
     async fn log(&self, message: String) {
@@ -140,7 +145,9 @@ impl<N: Notifier> Backend<N> {
         match AssertUnwindSafe(fut).catch_unwind().await {
             Ok(r) => r,
             Err(_) => {
-                self.client.log("a request panicked; it was answered with an error".to_string()).await;
+                self.client
+                    .log("a request panicked; it was answered with an error".to_string())
+                    .await;
                 Err(Error::internal_error())
             }
         }
@@ -148,12 +155,18 @@ impl<N: Notifier> Backend<N> {
 
     async fn guard_notification(&self, fut: impl std::future::Future<Output = ()>) {
         if AssertUnwindSafe(fut).catch_unwind().await.is_err() {
-            self.client.log("a notification handler panicked".to_string()).await;
+            self.client
+                .log("a notification handler panicked".to_string())
+                .await;
         }
     }
 
-    pub async fn compiled_yaml(&self, params: requests::compiled_yaml::Params) -> Result<requests::compiled_yaml::Answer> {
-        self.guard(requests::compiled_yaml::handle(self, params)).await
+    pub async fn compiled_yaml(
+        &self,
+        params: requests::compiled_yaml::Params,
+    ) -> Result<requests::compiled_yaml::Answer> {
+        self.guard(requests::compiled_yaml::handle(self, params))
+            .await
     }
 
     pub async fn std_source(&self, params: requests::std_source::Params) -> Result<String> {
@@ -188,7 +201,8 @@ impl<N: Notifier> LanguageServer for Backend<N> {
         if self.state.watch_files.load(Ordering::SeqCst) {
             self.client.watch_files().await;
         }
-        self.guard_notification(crate::diagnostics::publish_all(self)).await;
+        self.guard_notification(crate::diagnostics::publish_all(self))
+            .await;
     }
 
     async fn shutdown(&self) -> Result<()> {
@@ -197,30 +211,40 @@ impl<N: Notifier> LanguageServer for Backend<N> {
     }
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
-        self.guard_notification(notifications::did_open::handle(self, params)).await;
+        self.guard_notification(notifications::did_open::handle(self, params))
+            .await;
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
-        self.guard_notification(notifications::did_change::handle(self, params)).await;
+        self.guard_notification(notifications::did_change::handle(self, params))
+            .await;
     }
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
-        self.guard_notification(notifications::did_save::handle(self, params)).await;
+        self.guard_notification(notifications::did_save::handle(self, params))
+            .await;
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
-        self.guard_notification(notifications::did_close::handle(self, params)).await;
+        self.guard_notification(notifications::did_close::handle(self, params))
+            .await;
     }
 
     async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
-        self.guard_notification(notifications::did_change_watched_files::handle(self, params)).await;
+        self.guard_notification(notifications::did_change_watched_files::handle(
+            self, params,
+        ))
+        .await;
     }
 
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
         self.guard(requests::hover::handle(self, params)).await
     }
 
-    async fn goto_definition(&self, params: GotoDefinitionParams) -> Result<Option<GotoDefinitionResponse>> {
+    async fn goto_definition(
+        &self,
+        params: GotoDefinitionParams,
+    ) -> Result<Option<GotoDefinitionResponse>> {
         self.guard(requests::definition::handle(self, params)).await
     }
 
@@ -232,19 +256,30 @@ impl<N: Notifier> LanguageServer for Backend<N> {
         self.guard(requests::completion::handle(self, params)).await
     }
 
-    async fn document_symbol(&self, params: DocumentSymbolParams) -> Result<Option<DocumentSymbolResponse>> {
-        self.guard(requests::document_symbol::handle(self, params)).await
+    async fn document_symbol(
+        &self,
+        params: DocumentSymbolParams,
+    ) -> Result<Option<DocumentSymbolResponse>> {
+        self.guard(requests::document_symbol::handle(self, params))
+            .await
     }
 
-    async fn symbol(&self, params: WorkspaceSymbolParams) -> Result<Option<WorkspaceSymbolResponse>> {
-        self.guard(requests::workspace_symbol::handle(self, params)).await
+    async fn symbol(
+        &self,
+        params: WorkspaceSymbolParams,
+    ) -> Result<Option<WorkspaceSymbolResponse>> {
+        self.guard(requests::workspace_symbol::handle(self, params))
+            .await
     }
 
     async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
         self.guard(requests::formatting::handle(self, params)).await
     }
 
-    async fn prepare_rename(&self, params: TextDocumentPositionParams) -> Result<Option<PrepareRenameResponse>> {
+    async fn prepare_rename(
+        &self,
+        params: TextDocumentPositionParams,
+    ) -> Result<Option<PrepareRenameResponse>> {
         self.guard(requests::rename::prepare(self, params)).await
     }
 
@@ -253,11 +288,16 @@ impl<N: Notifier> LanguageServer for Backend<N> {
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
-        self.guard(requests::code_action::handle(self, params)).await
+        self.guard(requests::code_action::handle(self, params))
+            .await
     }
 
-    async fn semantic_tokens_full(&self, params: SemanticTokensParams) -> Result<Option<SemanticTokensResult>> {
-        self.guard(requests::semantic_tokens::handle(self, params)).await
+    async fn semantic_tokens_full(
+        &self,
+        params: SemanticTokensParams,
+    ) -> Result<Option<SemanticTokensResult>> {
+        self.guard(requests::semantic_tokens::handle(self, params))
+            .await
     }
 
     async fn inlay_hint(&self, params: InlayHintParams) -> Result<Option<Vec<InlayHint>>> {

@@ -48,8 +48,18 @@ struct Program {
 
 /// Whether the manifests must be loaded again: a pattern or namespace changed, or a request
 /// moved while a diagnostic sits on it.
-fn must_reload(old: &[db::WorkloadRequest], new: &[db::WorkloadRequest], load_errors: bool) -> bool {
-    let key = |r: &db::WorkloadRequest| (r.file_path.clone(), r.pattern.clone(), r.default_namespace.clone());
+fn must_reload(
+    old: &[db::WorkloadRequest],
+    new: &[db::WorkloadRequest],
+    load_errors: bool,
+) -> bool {
+    let key = |r: &db::WorkloadRequest| {
+        (
+            r.file_path.clone(),
+            r.pattern.clone(),
+            r.default_namespace.clone(),
+        )
+    };
     let moved = old.iter().map(|r| r.span).ne(new.iter().map(|r| r.span));
     old.iter().map(key).ne(new.iter().map(key)) || (load_errors && moved)
 }
@@ -138,7 +148,9 @@ impl Session {
     }
 
     fn knows(&self, path: &Path) -> bool {
-        self.programs.iter().any(|p| p.files.iter().any(|f| f == path))
+        self.programs
+            .iter()
+            .any(|p| p.files.iter().any(|f| f == path))
     }
 
     /// Sets one file's text from the document or the disk; a new or vanished file rescans.
@@ -192,7 +204,9 @@ impl Session {
             files.extend(
                 self.docs
                     .keys()
-                    .filter(|p| p.starts_with(folder) && p.extension().is_some_and(|e| e == "netpol"))
+                    .filter(|p| {
+                        p.starts_with(folder) && p.extension().is_some_and(|e| e == "netpol")
+                    })
                     .cloned(),
             );
             files.sort();
@@ -217,7 +231,12 @@ impl Session {
         for (root, files) in groups {
             let inputs: Vec<(String, String)> = files
                 .iter()
-                .map(|f| (workspace::relative(&root, f), self.text_of(f).unwrap_or_default()))
+                .map(|f| {
+                    (
+                        workspace::relative(&root, f),
+                        self.text_of(f).unwrap_or_default(),
+                    )
+                })
                 .collect();
             let ws = self.db.workspace(inputs);
             self.programs.push(Program {
@@ -277,7 +296,11 @@ impl Session {
             .programs
             .iter()
             .find(|p| p.files.iter().any(|f| f == path))
-            .or_else(|| self.programs.iter().find(|p| p.manifests.iter().any(|f| f == path)))?;
+            .or_else(|| {
+                self.programs
+                    .iter()
+                    .find(|p| p.manifests.iter().any(|f| f == path))
+            })?;
         Some(self.snapshot(program))
     }
 
@@ -291,7 +314,11 @@ impl Session {
             db: self.db.clone(),
             program: program.clone(),
             revision: self.revision,
-            versions: self.docs.iter().map(|(p, d)| (p.clone(), d.version)).collect(),
+            versions: self
+                .docs
+                .iter()
+                .map(|(p, d)| (p.clone(), d.version))
+                .collect(),
         }
     }
 }
@@ -313,7 +340,11 @@ impl Snapshot {
 
     pub fn file_id(&self, path: &Path) -> Option<FileId> {
         let i = self.program.files.iter().position(|f| f == path)?;
-        self.program.ws.files(&self.db).get(i).map(|f| f.id(&self.db))
+        self.program
+            .ws
+            .files(&self.db)
+            .get(i)
+            .map(|f| f.id(&self.db))
     }
 
     /// Where a file id lives.
@@ -322,10 +353,17 @@ impl Snapshot {
         if let Some(i) = ws.files(&self.db).iter().position(|f| f.id(&self.db) == id) {
             return self.program.files.get(i).cloned().map(Origin::Disk);
         }
-        if let Some((_, f)) = ws.stdlib(&self.db).iter().find(|(_, f)| f.id(&self.db) == id) {
+        if let Some((_, f)) = ws
+            .stdlib(&self.db)
+            .iter()
+            .find(|(_, f)| f.id(&self.db) == id)
+        {
             return Some(Origin::Std(f.path(&self.db).clone()));
         }
-        let i = ws.manifests(&self.db).iter().position(|m| m.id(&self.db) == id)?;
+        let i = ws
+            .manifests(&self.db)
+            .iter()
+            .position(|m| m.id(&self.db) == id)?;
         self.program.manifests.get(i).cloned().map(Origin::Disk)
     }
 

@@ -17,14 +17,16 @@ const MAX_DEPTH: usize = 32;
 
 /// Reads a regular file as UTF-8, refusing links to elsewhere, devices and huge files.
 pub fn read_text(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     if !meta.is_file() {
         return Err(format!("`{}` is not a regular file", path.display()));
     }
     if meta.len() > MAX_FILE_BYTES {
         return Err(format!("`{}` is larger than 64 MiB", path.display()));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     String::from_utf8(bytes).map_err(|_| format!("`{}` is not valid UTF-8", path.display()))
 }
 
@@ -55,7 +57,10 @@ fn collect(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
             .is_some_and(|n| n.starts_with('.') || n == "target" || n == "node_modules");
         if t.is_dir() && !hidden {
             collect(&p, depth + 1, out);
-        } else if t.is_file() && p.extension().is_some_and(|e| e == "netpol") && out.len() < MAX_FILES {
+        } else if t.is_file()
+            && p.extension().is_some_and(|e| e == "netpol")
+            && out.len() < MAX_FILES
+        {
             out.push(p);
         }
     }

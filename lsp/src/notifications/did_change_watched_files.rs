@@ -13,7 +13,11 @@ pub async fn handle<N: Notifier>(backend: &Backend<N>, params: DidChangeWatchedF
     if paths.is_empty() {
         return;
     }
-    if backend.with_session(move |s| s.disk_changed(&paths)).await.is_ok() {
+    if backend
+        .with_session(move |s| s.disk_changed(&paths))
+        .await
+        .is_ok()
+    {
         crate::diagnostics::publish_all(backend).await;
     }
 }

@@ -9,7 +9,11 @@ pub async fn handle<N: Notifier>(backend: &Backend<N>, params: DidOpenTextDocume
     };
     let doc = params.text_document;
     let p = path.clone();
-    if backend.with_session(move |s| s.set_doc(p, doc.version, doc.text)).await.is_ok() {
+    if backend
+        .with_session(move |s| s.set_doc(p, doc.version, doc.text))
+        .await
+        .is_ok()
+    {
         crate::diagnostics::publish(backend, Some(path)).await;
     }
 }

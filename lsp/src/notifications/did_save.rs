@@ -30,7 +30,9 @@ pub async fn handle<N: Notifier>(backend: &Backend<N>, params: lsp::DidSaveTextD
                     let message = format!(
                         "test `{}` failed: {}",
                         t.name,
-                        a.failure.as_deref().unwrap_or("the assertion does not hold")
+                        a.failure
+                            .as_deref()
+                            .unwrap_or("the assertion does not hold")
                     );
                     failures.push((
                         p,
@@ -45,7 +47,13 @@ pub async fn handle<N: Notifier>(backend: &Backend<N>, params: lsp::DidSaveTextD
                     ));
                 }
             }
-            Some((snap.root().to_path_buf(), snap.revision, failures, passed, failed))
+            Some((
+                snap.root().to_path_buf(),
+                snap.revision,
+                failures,
+                passed,
+                failed,
+            ))
         })
         .await;
     if let Ok(Some(Some((root, revision, failures, passed, failed)))) = ran {

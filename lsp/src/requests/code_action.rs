@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
-pub async fn handle<N: Notifier>(backend: &Backend<N>, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+pub async fn handle<N: Notifier>(
+    backend: &Backend<N>,
+    params: CodeActionParams,
+) -> Result<Option<CodeActionResponse>> {
     let Some(path) = path_of(&params.text_document.uri) else {
         return Ok(None);
     };
@@ -27,7 +30,10 @@ pub async fn handle<N: Notifier>(backend: &Backend<N>, params: CodeActionParams)
                     let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
                     for (span, text) in fix.edits {
                         if let Some(loc) = location(snap, span) {
-                            changes.entry(loc.uri).or_default().push(TextEdit::new(loc.range, text));
+                            changes
+                                .entry(loc.uri)
+                                .or_default()
+                                .push(TextEdit::new(loc.range, text));
                         }
                     }
                     out.push(CodeActionOrCommand::CodeAction(CodeAction {

@@ -25,15 +25,28 @@ pub struct Answer {
 
 pub async fn handle<N: Notifier>(backend: &Backend<N>, params: Params) -> Result<Answer> {
     let Some(path) = path_of(&params.uri) else {
-        return Ok(Answer { yaml: None, errors: 0 });
+        return Ok(Answer {
+            yaml: None,
+            errors: 0,
+        });
     };
     let answer = backend
         .query(path, |snap| Answer {
-            yaml: snap
-                .emitted()
-                .map(|docs| docs.iter().map(|d| d.yaml.as_str()).collect::<Vec<_>>().join("---\n")),
-            errors: snap.diagnostics().iter().filter(|d| d.severity == Severity::Error).count(),
+            yaml: snap.emitted().map(|docs| {
+                docs.iter()
+                    .map(|d| d.yaml.as_str())
+                    .collect::<Vec<_>>()
+                    .join("---\n")
+            }),
+            errors: snap
+                .diagnostics()
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count(),
         })
         .await?;
-    Ok(answer.unwrap_or(Answer { yaml: None, errors: 0 }))
+    Ok(answer.unwrap_or(Answer {
+        yaml: None,
+        errors: 0,
+    }))
 }

@@ -21,7 +21,10 @@ fn kind(k: CompletionKind) -> CompletionItemKind {
     }
 }
 
-pub async fn handle<N: Notifier>(backend: &Backend<N>, params: CompletionParams) -> Result<Option<CompletionResponse>> {
+pub async fn handle<N: Notifier>(
+    backend: &Backend<N>,
+    params: CompletionParams,
+) -> Result<Option<CompletionResponse>> {
     let at = params.text_document_position;
     let Some(path) = path_of(&at.text_document.uri) else {
         return Ok(None);

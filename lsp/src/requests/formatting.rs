@@ -7,7 +7,10 @@ use crate::server::{Backend, Notifier};
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
-pub async fn handle<N: Notifier>(backend: &Backend<N>, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
+pub async fn handle<N: Notifier>(
+    backend: &Backend<N>,
+    params: DocumentFormattingParams,
+) -> Result<Option<Vec<TextEdit>>> {
     let Some(path) = path_of(&params.text_document.uri) else {
         return Ok(None);
     };

@@ -6,7 +6,10 @@ use crate::server::{Backend, Notifier};
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
-pub async fn handle<N: Notifier>(backend: &Backend<N>, params: HoverParams) -> Result<Option<Hover>> {
+pub async fn handle<N: Notifier>(
+    backend: &Backend<N>,
+    params: HoverParams,
+) -> Result<Option<Hover>> {
     let at = params.text_document_position_params;
     let Some(path) = path_of(&at.text_document.uri) else {
         return Ok(None);

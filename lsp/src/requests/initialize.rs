@@ -6,7 +6,10 @@ use std::sync::atomic::Ordering;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
-pub async fn handle<N: Notifier>(backend: &Backend<N>, params: InitializeParams) -> Result<InitializeResult> {
+pub async fn handle<N: Notifier>(
+    backend: &Backend<N>,
+    params: InitializeParams,
+) -> Result<InitializeResult> {
     #[allow(deprecated)] // `root_uri` is what older clients send instead of folders.
     let mut folders: Vec<PathBuf> = params
         .workspace_folders
@@ -27,8 +30,13 @@ pub async fn handle<N: Notifier>(backend: &Backend<N>, params: InitializeParams)
         .and_then(|w| w.did_change_watched_files.as_ref())
         .and_then(|d| d.dynamic_registration)
         .unwrap_or(false);
-    backend.state.watch_files.store(dynamic_watch, Ordering::SeqCst);
-    backend.with_session(move |s| s.set_folders(folders)).await?;
+    backend
+        .state
+        .watch_files
+        .store(dynamic_watch, Ordering::SeqCst);
+    backend
+        .with_session(move |s| s.set_folders(folders))
+        .await?;
     Ok(InitializeResult {
         capabilities: capabilities(),
         server_info: Some(ServerInfo {
@@ -42,17 +50,26 @@ pub async fn handle<N: Notifier>(backend: &Backend<N>, params: InitializeParams)
 pub fn capabilities() -> ServerCapabilities {
     ServerCapabilities {
         position_encoding: Some(PositionEncodingKind::UTF16),
-        text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
-            open_close: Some(true),
-            change: Some(TextDocumentSyncKind::FULL),
-            save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions { include_text: Some(false) })),
-            ..Default::default()
-        })),
+        text_document_sync: Some(TextDocumentSyncCapability::Options(
+            TextDocumentSyncOptions {
+                open_close: Some(true),
+                change: Some(TextDocumentSyncKind::FULL),
+                save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions {
+                    include_text: Some(false),
+                })),
+                ..Default::default()
+            },
+        )),
         hover_provider: Some(HoverProviderCapability::Simple(true)),
         definition_provider: Some(OneOf::Left(true)),
         references_provider: Some(OneOf::Left(true)),
         completion_provider: Some(CompletionOptions {
-            trigger_characters: Some([":", "\"", "(", "{"].iter().map(ToString::to_string).collect()),
+            trigger_characters: Some(
+                [":", "\"", "(", "{"]
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            ),
             ..Default::default()
         }),
         document_symbol_provider: Some(OneOf::Left(true)),

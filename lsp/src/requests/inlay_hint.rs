@@ -5,7 +5,10 @@ use crate::server::{Backend, Notifier};
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
-pub async fn handle<N: Notifier>(backend: &Backend<N>, params: InlayHintParams) -> Result<Option<Vec<InlayHint>>> {
+pub async fn handle<N: Notifier>(
+    backend: &Backend<N>,
+    params: InlayHintParams,
+) -> Result<Option<Vec<InlayHint>>> {
     let Some(path) = path_of(&params.text_document.uri) else {
         return Ok(None);
     };

@@ -5,7 +5,10 @@ use crate::server::{Backend, Notifier};
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
-pub async fn handle<N: Notifier>(backend: &Backend<N>, params: ReferenceParams) -> Result<Option<Vec<Location>>> {
+pub async fn handle<N: Notifier>(
+    backend: &Backend<N>,
+    params: ReferenceParams,
+) -> Result<Option<Vec<Location>>> {
     let at = params.text_document_position;
     let with_declaration = params.context.include_declaration;
     let Some(path) = path_of(&at.text_document.uri) else {

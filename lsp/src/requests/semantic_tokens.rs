@@ -24,7 +24,10 @@ pub fn legend() -> SemanticTokensLegend {
     }
 }
 
-pub async fn handle<N: Notifier>(backend: &Backend<N>, params: SemanticTokensParams) -> Result<Option<SemanticTokensResult>> {
+pub async fn handle<N: Notifier>(
+    backend: &Backend<N>,
+    params: SemanticTokensParams,
+) -> Result<Option<SemanticTokensResult>> {
     let Some(path) = path_of(&params.text_document.uri) else {
         return Ok(None);
     };
@@ -38,23 +41,38 @@ pub async fn handle<N: Notifier>(backend: &Backend<N>, params: SemanticTokensPar
                 let start = file.index.position(&file.text, t.start);
                 let end = file.index.position(&file.text, t.end);
                 // Multi-line tokens (none in this language but a broken string) are cut at the line end.
-                let length = if end.line == start.line { end.character - start.character } else { 0 };
+                let length = if end.line == start.line {
+                    end.character - start.character
+                } else {
+                    0
+                };
                 if length == 0 {
                     continue;
                 }
                 let delta_line = start.line - line;
-                let delta_start = if delta_line == 0 { start.character - col } else { start.character };
+                let delta_start = if delta_line == 0 {
+                    start.character - col
+                } else {
+                    start.character
+                };
                 data.push(SemanticToken {
                     delta_line,
                     delta_start,
                     length,
-                    token_type: TYPES.iter().position(|(k, _)| *k == t.kind).and_then(|i| u32::try_from(i).ok()).unwrap_or(0),
+                    token_type: TYPES
+                        .iter()
+                        .position(|(k, _)| *k == t.kind)
+                        .and_then(|i| u32::try_from(i).ok())
+                        .unwrap_or(0),
                     token_modifiers_bitset: u32::from(t.declaration),
                 });
                 line = start.line;
                 col = start.character;
             }
-            Some(SemanticTokensResult::Tokens(SemanticTokens { result_id: None, data }))
+            Some(SemanticTokensResult::Tokens(SemanticTokens {
+                result_id: None,
+                data,
+            }))
         })
         .await?;
     Ok(answer.flatten())

@@ -12,7 +12,14 @@ pub async fn handle<N: Notifier>(
     params: WorkspaceSymbolParams,
 ) -> Result<Option<WorkspaceSymbolResponse>> {
     let query = params.query.to_lowercase();
-    let roots: Vec<_> = backend.with_session(|s| s.snapshots().iter().filter_map(|snap| snap.disk_files().into_iter().next()).collect::<Vec<_>>()).await?;
+    let roots: Vec<_> = backend
+        .with_session(|s| {
+            s.snapshots()
+                .iter()
+                .filter_map(|snap| snap.disk_files().into_iter().next())
+                .collect::<Vec<_>>()
+        })
+        .await?;
     let mut out = Vec::new();
     for first in roots {
         let q = query.clone();
@@ -21,7 +28,9 @@ pub async fn handle<N: Notifier>(
                 let program = snap.program();
                 let mut out = Vec::new();
                 for file in snap.disk_files() {
-                    let Some(id) = snap.file_id(&file) else { continue };
+                    let Some(id) = snap.file_id(&file) else {
+                        continue;
+                    };
                     for s in ide::symbols(program, id) {
                         if s.name.to_lowercase().contains(&q) {
                             #[allow(deprecated)] // a required field
@@ -32,7 +41,11 @@ pub async fn handle<N: Notifier>(
                                     tags: None,
                                     deprecated: None,
                                     location: loc,
-                                    container_name: matches!(snap.origin(id), Some(Origin::Disk(_))).then(|| s.detail),
+                                    container_name: matches!(
+                                        snap.origin(id),
+                                        Some(Origin::Disk(_))
+                                    )
+                                    .then(|| s.detail),
                                 });
                             }
                         }
