@@ -151,6 +151,18 @@ async fn diagnostics_follow_edits_with_their_version() {
     assert_eq!(rec.last(&path), Some((Vec::new(), Some(3))));
 }
 
+/// How often `word` stands alone outside strings and comments.
+fn words_in_code(text: &str, word: &str) -> usize {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    text.lines()
+        .map(|l| {
+            let code = l.split("//").next().unwrap();
+            let code: String = code.split('"').step_by(2).collect::<Vec<_>>().join(" ");
+            code.split(|c: char| !is_word(c)).filter(|w| *w == word).count()
+        })
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_answers_on_the_shop() {
     let (_dir, path, backend, _rec) = shop().await;
@@ -197,7 +209,7 @@ async fn every_request_answers_on_the_shop() {
         .await
         .unwrap()
         .unwrap();
-    let uses = SHOP.matches("checkout").count() - 1 /* declaration */ - SHOP.matches("\"checkout\"").count() - 1 /* test name */;
+    let uses = words_in_code(SHOP, "checkout") - 1; // all but the declaration
     assert_eq!(refs.len(), uses, "{refs:?}");
 
     let completion = backend
@@ -272,7 +284,7 @@ async fn every_request_answers_on_the_shop() {
 
     let ws = backend
         .symbol(WorkspaceSymbolParams {
-            query: "order".into(),
+            query: "orders-d".into(),
             ..Default::default()
         })
         .await
@@ -305,7 +317,7 @@ async fn rename_formatting_and_code_actions() {
         .unwrap()
         .unwrap();
     let edits = &edit.changes.unwrap()[&doc.uri];
-    assert_eq!(edits.len(), 7, "{edits:?}");
+    assert_eq!(edits.len(), words_in_code(SHOP, "frontend"), "{edits:?}");
     assert!(
         backend
             .rename(RenameParams {
