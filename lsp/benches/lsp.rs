@@ -258,7 +258,7 @@ fn run(dir: &Path, files: &[(PathBuf, String)]) -> Result<(), String> {
         .ok_or("no service")?;
     let digit = at + text[at..].find("8080").ok_or("no port")? + 3;
     let mut version = 1;
-    let mut edit = |c: &mut Client, version: &mut i64| -> Result<Duration, String> {
+    let edit = |c: &mut Client, version: &mut i64| -> Result<Duration, String> {
         *version += 1;
         let mut t = text.clone();
         t.replace_range(digit..digit + 1, if *version % 2 == 0 { "1" } else { "0" });

@@ -68,9 +68,17 @@ fn item(label: &str, kind: CompletionKind, detail: impl Into<String>) -> Complet
 #[derive(Debug, PartialEq, Eq)]
 enum Context<'t> {
     StdModule,
-    LabelKey { namespace: Option<String> },
-    LabelValue { key: &'t str, namespace: Option<String>, quoted: bool },
-    Port { target: &'t str },
+    LabelKey {
+        namespace: Option<String>,
+    },
+    LabelValue {
+        key: &'t str,
+        namespace: Option<String>,
+        quoted: bool,
+    },
+    Port {
+        target: &'t str,
+    },
     Anything,
 }
 
@@ -170,10 +178,7 @@ fn context<'t>(before: &'t str, after: &'t str) -> Context<'t> {
     }
     // `target:` or `target:par` after an arrow, or in a test assertion.
     if line.contains("->") {
-        let word_start = line
-            .char_indices()
-            .rev()
-            .find(|(_, c)| !is_word(*c));
+        let word_start = line.char_indices().rev().find(|(_, c)| !is_word(*c));
         if let Some((i, ':')) = word_start {
             let head = line.get(..i).unwrap_or_default();
             let target = head
@@ -212,7 +217,9 @@ fn value_position(current: &str) -> Option<(&str, bool)> {
     let quoted = quotes % 2 == 1;
     // Strip the partial value.
     let head = if quoted {
-        current.get(..current.rfind('"').unwrap_or(0)).unwrap_or_default()
+        current
+            .get(..current.rfind('"').unwrap_or(0))
+            .unwrap_or_default()
     } else {
         current.trim_end_matches(|c: char| is_word(c))
     };
@@ -244,9 +251,9 @@ fn value_position(current: &str) -> Option<(&str, bool)> {
 
 /// The namespace of the `service NAME in NS {` the cursor is in.
 fn enclosing_service_namespace(before: &str) -> Option<String> {
-    let decl = before
-        .rsplit('\n')
-        .find(|l| l.starts_with("service ") || (!l.is_empty() && !l.starts_with([' ', '\t', '}'])))?;
+    let decl = before.rsplit('\n').find(|l| {
+        l.starts_with("service ") || (!l.is_empty() && !l.starts_with([' ', '\t', '}']))
+    })?;
     let mut words = decl.split_whitespace();
     (words.next()? == "service").then_some(())?;
     words.next()?;
@@ -331,7 +338,11 @@ fn label_values(
     values
         .into_iter()
         .map(|(v, who)| CompletionItem {
-            insert: Some(if quoted { v.clone() } else { format!("\"{v}\"") }),
+            insert: Some(if quoted {
+                v.clone()
+            } else {
+                format!("\"{v}\"")
+            }),
             label: v,
             kind: CompletionKind::LabelValue,
             detail: who.join(", "),
@@ -379,7 +390,15 @@ fn ports(program: &Program, manifests: &Manifests, target: &str) -> Vec<Completi
             if in_ns && set.pods.matches(&w.labels) {
                 for p in &w.ports {
                     if let Some(n) = &p.name {
-                        names.insert((n.clone(), format!("{}/{} (container port of {})", p.port, p.protocol, w.display())));
+                        names.insert((
+                            n.clone(),
+                            format!(
+                                "{}/{} (container port of {})",
+                                p.port,
+                                p.protocol,
+                                w.display()
+                            ),
+                        ));
                     }
                 }
             }

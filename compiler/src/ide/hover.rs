@@ -204,7 +204,10 @@ fn conn_hover(program: &Program, emitted: Option<&[EmittedPolicy]>, conns: &[&Co
     policies.dedup();
     if let Some(docs) = emitted {
         for (ns, name) in &policies {
-            for d in docs.iter().filter(|d| &d.namespace == ns && &d.name == name) {
+            for d in docs
+                .iter()
+                .filter(|d| &d.namespace == ns && &d.name == name)
+            {
                 let _ = write!(
                     out,
                     "\nbecomes rules of `{ns}/{name}`:\n\n```yaml\n{}```\n",

@@ -159,7 +159,9 @@ pub fn rename(
 
 fn is_valid_name(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && !s.ends_with('-')
@@ -228,7 +230,11 @@ pub fn symbols(program: &Program, file: FileId) -> Vec<Symbol> {
             children: Vec::new(),
         });
     }
-    for e in program.externals.iter().filter(|e| e.name_span.file == file) {
+    for e in program
+        .externals
+        .iter()
+        .filter(|e| e.name_span.file == file)
+    {
         out.push(Symbol {
             name: e.name.clone(),
             kind: SymbolKind::External,

@@ -132,8 +132,19 @@ fn hover_on_a_service_shows_selector_workloads_ports_and_yaml() {
     let manifests = db::manifests(&db, ws);
     let emitted = db::emitted(&db, ws).as_deref();
     assert!(emitted.is_some(), "the shop example compiles");
-    let svc = program.services.iter().find(|s| s.name == "orders-db").unwrap();
-    let (span, text) = hover(program, manifests, emitted, svc.name_span.file, svc.name_span.start).unwrap();
+    let svc = program
+        .services
+        .iter()
+        .find(|s| s.name == "orders-db")
+        .unwrap();
+    let (span, text) = hover(
+        program,
+        manifests,
+        emitted,
+        svc.name_span.file,
+        svc.name_span.start,
+    )
+    .unwrap();
     assert_eq!(span, svc.name_span);
     assert!(text.contains("service orders-db in data"), "{text}");
     assert!(text.contains(&svc.selector.display()), "{text}");
@@ -146,7 +157,12 @@ fn hover_on_a_service_shows_selector_workloads_ports_and_yaml() {
     for w in &matching {
         assert!(text.contains(&w.display()), "{text}");
     }
-    let yaml = &emitted.unwrap().iter().find(|d| d.name == "orders-db").unwrap().yaml;
+    let yaml = &emitted
+        .unwrap()
+        .iter()
+        .find(|d| d.name == "orders-db")
+        .unwrap()
+        .yaml;
     assert!(text.contains(yaml.as_str()), "{text}");
 }
 
@@ -156,8 +172,18 @@ fn hover_on_a_connection_shows_its_rules() {
     let program = &db::resolved(&db, ws).program;
     let at = SHOP.find("frontend      -> checkout:grpc").unwrap() + "frontend      -".len();
     let file = program.services[0].span.file;
-    let (_, text) = hover(program, db::manifests(&db, ws), db::emitted(&db, ws).as_deref(), file, at).unwrap();
-    assert!(text.contains("`frontend` → `checkout` on 5050/TCP"), "{text}");
+    let (_, text) = hover(
+        program,
+        db::manifests(&db, ws),
+        db::emitted(&db, ws).as_deref(),
+        file,
+        at,
+    )
+    .unwrap();
+    assert!(
+        text.contains("`frontend` → `checkout` on 5050/TCP"),
+        "{text}"
+    );
     assert!(text.contains("becomes rules of `shop/checkout`"), "{text}");
 }
 
@@ -196,17 +222,28 @@ fn completion_offers_ports_of_the_target_and_std_modules() {
         .into_iter()
         .map(|i| i.label)
         .collect();
-    let modules: Vec<String> = crate::stdlib::MODULES.iter().map(|m| m.0.to_string()).collect();
+    let modules: Vec<String> = crate::stdlib::MODULES
+        .iter()
+        .map(|m| m.0.to_string())
+        .collect();
     let mut sorted = modules.clone();
     sorted.sort();
     assert_eq!(labels, sorted);
     let (src, at) = cursor("fro$0");
     let items = completions(program, manifests, &src, at);
     for s in &program.services {
-        assert!(items.iter().any(|i| i.label == s.name && i.kind == CompletionKind::Service));
+        assert!(
+            items
+                .iter()
+                .any(|i| i.label == s.name && i.kind == CompletionKind::Service)
+        );
     }
     for k in complete::KEYWORDS {
-        assert!(items.iter().any(|i| i.label == *k && i.kind == CompletionKind::Keyword));
+        assert!(
+            items
+                .iter()
+                .any(|i| i.label == *k && i.kind == CompletionKind::Keyword)
+        );
     }
 }
 
@@ -242,7 +279,12 @@ fn inlay_hints_give_the_number_behind_every_declared_port_use() {
     assert!(port_uses > 0);
     assert_eq!(hints.len(), port_uses);
     let at = SHOP.find("checkout:grpc").unwrap() + "checkout:grpc".len();
-    assert!(hints.iter().any(|h| h.offset == at && h.label == " = 5050/TCP"), "{hints:?}");
+    assert!(
+        hints
+            .iter()
+            .any(|h| h.offset == at && h.label == " = 5050/TCP"),
+        "{hints:?}"
+    );
 }
 
 /// Applies edits (in one file) from the last to the first.
@@ -261,7 +303,11 @@ fn fixes_apply_every_did_you_mean() {
     let diags = db::diagnostics(&db, ws).clone();
     let with_help: Vec<_> = diags
         .iter()
-        .filter(|d| d.help.as_deref().is_some_and(|h| h.starts_with("did you mean")))
+        .filter(|d| {
+            d.help
+                .as_deref()
+                .is_some_and(|h| h.starts_with("did you mean"))
+        })
         .collect();
     assert_eq!(with_help.len(), 2, "{diags:?}");
     let mut text = src.to_string();
@@ -316,11 +362,16 @@ fn semantic_tokens_classify_every_reference_and_never_overlap() {
     }
     for r in program.references.iter().filter(|r| r.span.file == file) {
         assert!(
-            toks.iter().any(|t| t.start == r.span.start && t.end == r.span.end && !matches!(t.kind, TokenKind::Keyword | TokenKind::Comment)),
+            toks.iter().any(|t| t.start == r.span.start
+                && t.end == r.span.end
+                && !matches!(t.kind, TokenKind::Keyword | TokenKind::Comment)),
             "{r:?} `{}`",
             &SHOP[r.span.start..r.span.end]
         );
     }
     let comments = SHOP.lines().filter(|l| l.contains("//")).count();
-    assert_eq!(toks.iter().filter(|t| t.kind == TokenKind::Comment).count(), comments);
+    assert_eq!(
+        toks.iter().filter(|t| t.kind == TokenKind::Comment).count(),
+        comments
+    );
 }

@@ -74,22 +74,25 @@ pub fn semantic_tokens(program: &Program, file: FileId, text: &str) -> Vec<Seman
             i = i.min(bytes.len());
             out.push(tok(start, i, TokenKind::String, false));
         } else if b.is_ascii_alphanumeric() || b == b'_' {
-            while bytes
-                .get(i)
-                .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'/' | b':' ))
-                || (bytes.get(i) == Some(&b'-') && bytes.get(i + 1) != Some(&b'>'))
+            while bytes.get(i).is_some_and(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'/' | b':')
+            }) || (bytes.get(i) == Some(&b'-') && bytes.get(i + 1) != Some(&b'>'))
             {
                 // `::` and `:port` end a word; `a.b/c` (label keys, addresses) do not.
                 if bytes.get(i) == Some(&b':') {
                     let next = bytes.get(i + 1).copied().unwrap_or(b' ');
-                    if !next.is_ascii_hexdigit() || !text.get(start..i).is_some_and(looks_like_address) {
+                    if !next.is_ascii_hexdigit()
+                        || !text.get(start..i).is_some_and(looks_like_address)
+                    {
                         break;
                     }
                 }
                 i += 1;
             }
             let word = text.get(start..i).unwrap_or_default();
-            if let Some(&(s, e, kind, decl)) = named.iter().find(|(s, e, ..)| *s == start && *e == i) {
+            if let Some(&(s, e, kind, decl)) =
+                named.iter().find(|(s, e, ..)| *s == start && *e == i)
+            {
                 out.push(tok(s, e, kind, decl));
             } else if super::complete::KEYWORDS.contains(&word) || word == "std" {
                 out.push(tok(start, i, TokenKind::Keyword, false));
@@ -138,8 +141,13 @@ fn looks_like_address(word: &str) -> bool {
 
 /// Whether `offset` is in a selector: after `select` on its line, or inside `{ … }` on it.
 fn is_in_selector(text: &str, offset: usize) -> bool {
-    let line_start = text.get(..offset).and_then(|t| t.rfind('\n')).map_or(0, |i| i + 1);
+    let line_start = text
+        .get(..offset)
+        .and_then(|t| t.rfind('\n'))
+        .map_or(0, |i| i + 1);
     let line = text.get(line_start..offset).unwrap_or_default();
     line.trim_start().starts_with("select")
-        || line.rfind('{').is_some_and(|b| !line.get(b..).unwrap_or_default().contains('}'))
+        || line
+            .rfind('{')
+            .is_some_and(|b| !line.get(b..).unwrap_or_default().contains('}'))
 }
