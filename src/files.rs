@@ -49,7 +49,8 @@ pub fn load_cli_manifests(
     globs: &[String],
 ) -> Result<netpol_compiler::k8s::workloads::Manifests, String> {
     let mut out = netpol_compiler::k8s::workloads::Manifests::default();
-    let mut id = db::MANIFEST_FILE_BASE;
+    // These manifests are read without a database: any distinct ids do.
+    let mut id = 0;
     for g in globs {
         let matched = expand_cli_glob(g)?;
         for p in matched {

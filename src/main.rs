@@ -254,13 +254,12 @@ fn load(args: &ProgramArgs) -> Result<Loaded, u8> {
         files::load_manifests(&db, ws, &program, &args.workloads).map_err(fail)?;
     db.set_manifests(ws, manifests, errors);
     let mut display = db.all_files(ws);
-    for (id, path, _) in &mut display {
-        if let Some(f) = program
-            .files
-            .iter()
-            .find(|f| f.rel == *path && id.0 < db::STD_FILE_BASE)
-        {
-            *path = f.shown.clone();
+    for f in &program.files {
+        let Some(id) = db.file(&f.rel).map(|file| file.id(&db)) else {
+            continue;
+        };
+        if let Some((_, path, _)) = display.iter_mut().find(|(i, _, _)| *i == id) {
+            path.clone_from(&f.shown);
         }
     }
     Ok(Loaded { db, ws, display })
@@ -452,13 +451,10 @@ fn explain(
                 Err(e) => return fail(format!("`{}` cannot be read: {e}", f.display())),
             }
         }
-        let db = Database::default();
-        let ws = db.workspace(Vec::new());
         let manifests = match files::load_cli_manifests(workloads) {
             Ok(m) => m,
             Err(e) => return fail(e),
         };
-        let _ = ws;
         (policies, manifests, Vec::new(), Vec::new())
     } else {
         if !policy_files.is_empty() {

@@ -52,7 +52,7 @@ fn compile(
 fn parsed(manifests: &[(String, String)]) -> Manifests {
     let mut all = Manifests::default();
     for (i, (_, text)) in manifests.iter().enumerate() {
-        all.extend(parse_manifests(FileId(100 + i as u32), text, "default"));
+        all.extend(parse_manifests(FileId(100 + i as u64), text, "default"));
     }
     all
 }

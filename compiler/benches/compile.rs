@@ -47,7 +47,7 @@ fn main() {
         let files = program(n);
         let mut bytes = 0;
         let (cold, policies) = best(|| {
-            let db = Database::default();
+            let mut db = Database::default();
             let ws = db.workspace(files.clone());
             let docs = db::emitted(&db, ws).clone().unwrap_or_default();
             bytes = docs.iter().map(|d| d.yaml.len()).sum();

@@ -1,53 +1,70 @@
-//! The pipeline as salsa queries. Inputs are the program's files, the standard library and
-//! the workload manifests; every stage is a tracked function of them, so the language server
-//! re-runs only what an edit invalidates.
+//! The pipeline as salsa queries. This file only wires queries; each stage's logic lives in
+//! its own module.
 //!
 //! ```text
-//! SourceFile ──parse──▶ Parsed ─┐
-//! ManifestFile ──manifest──▶ Manifests ─┼─▶ resolved ─▶ checked
-//!                                       └─▶ lowered ─▶ optimized ─▶ emitted (YAML)
+//! SourceFile ─parse─▶ Parsed ─item_tree─▶ ItemTree ─┬─ file_items (position-free) ─┐
+//!   (program,            │ (comments, errors:        └─ item_positions (the edge)  │
+//!    stdlib)             │  fmt, file_diagnostics)                                 ▼
+//! SourceFile ─manifest─▶ Manifests ─cluster (position-free)─▶ resolved ─▶ checked
+//!   (manifest)                                                   └─▶ lowered ─▶ optimized ─▶ emitted
 //! ```
+//!
+//! Inputs: a [`SourceFile`] per file (its identity: set with [`Database::set_file`],
+//! removed with [`Database::remove_file`]), the standard library's modules (created once,
+//! at `Durability::HIGH`), and the [`Workspace`] that lists which files form the program.
+//! Everything from `resolved` on is free of positions (spans are relative to item anchors,
+//! see [`crate::span::FileId`]), so an edit that moves text without changing what an item
+//! says re-runs nothing past the item tree; [`absolute`] turns spans back into file spans
+//! for diagnostics, annotations and the editor.
 
 use crate::backend::emit;
 use crate::backend::ir::Policies;
-use crate::backend::lower::{self, Lowered, NameClash};
+use crate::backend::lower::{self, Lowered};
 use crate::backend::opt;
 use crate::check;
-use crate::diagnostic::{Code, Diagnostic, RenderFile, render, sort_diagnostics};
+use crate::diagnostic::{Diagnostic, Label, RenderFile, render, sort_diagnostics};
 use crate::k8s::workloads::{self, Manifests};
 use crate::resolve::{self, FileAst, Resolved, StdModule};
-use crate::span::{FileId, Span, line_col};
+use crate::span::{FileId, LineIndex, Span};
 use crate::stdlib;
+use crate::syntax::items::{self, ItemTree, TreeItem};
 use crate::syntax::{self, Parsed, ast};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
-/// First file id of the standard library's modules.
-pub const STD_FILE_BASE: u32 = 1 << 20;
-/// First file id of manifests.
-pub const MANIFEST_FILE_BASE: u32 = 1 << 21;
+/// The database trait of the compiler's queries; the language server extends it.
+#[salsa::db]
+pub trait Db: salsa::Database {}
 
+/// What a file is to the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FileKind {
+    /// A `.netpol` file of the program.
+    Program,
+    /// A standard-library module (`std::dns`, …), embedded in the compiler.
+    Stdlib,
+    /// A workload manifest (YAML).
+    Manifest,
+}
+
+/// One file: its identity for every query.
 #[salsa::input(debug)]
 pub struct SourceFile {
     #[returns(copy)]
     pub id: FileId,
-    #[returns(ref)]
-    pub path: String,
-    #[returns(ref)]
-    pub text: String,
-}
-
-#[salsa::input(debug)]
-pub struct ManifestFile {
     #[returns(copy)]
-    pub id: FileId,
+    pub kind: FileKind,
     #[returns(ref)]
     pub path: String,
     #[returns(ref)]
     pub text: String,
+    /// For manifests: the namespace of objects without one.
     #[returns(ref)]
     pub default_namespace: String,
 }
 
-/// A whole program: its files, the standard library, and the manifests it reads.
+/// Which files form the program: its files (sorted by path), the standard library, and the
+/// manifests it reads.
 #[salsa::input(debug)]
 pub struct Workspace {
     #[returns(ref)]
@@ -55,38 +72,130 @@ pub struct Workspace {
     #[returns(ref)]
     pub stdlib: Vec<(String, SourceFile)>,
     #[returns(ref)]
-    pub manifests: Vec<ManifestFile>,
+    pub manifests: Vec<SourceFile>,
     /// Problems the driver met while loading manifests (globs matching nothing, …).
     #[returns(ref)]
     pub load_errors: Vec<Diagnostic>,
+}
+
+/// Files known to the database, by path: a path keeps its input (and id) for the
+/// database's life, removed or not, so nothing is ever renumbered.
+#[derive(Clone, Default)]
+struct Registry {
+    workspace: Option<Workspace>,
+    by_path: BTreeMap<(FileKind, String), SourceFile>,
+    next_id: u64,
 }
 
 #[salsa::db]
 #[derive(Clone, Default)]
 pub struct Database {
     storage: salsa::Storage<Self>,
+    registry: Arc<Registry>,
+    executed: Option<Arc<Mutex<Vec<String>>>>,
 }
 
 #[salsa::db]
 impl salsa::Database for Database {}
 
+#[salsa::db]
+impl Db for Database {}
+
+// ------------------------------------------------------------------------------ per file
+
+/// The full parse of a file: the tree, every syntax error, and the comments (the formatter
+/// reads this; the rest of the pipeline reads [`file_items`]).
 #[salsa::tracked(returns(ref))]
-pub fn parse(db: &dyn salsa::Database, file: SourceFile) -> Parsed {
+pub fn parse(db: &dyn Db, file: SourceFile) -> Parsed {
     syntax::parse(file.id(db), file.text(db))
 }
 
 #[salsa::tracked(returns(ref))]
-pub fn manifest(db: &dyn salsa::Database, file: ManifestFile) -> Manifests {
-    workloads::parse_manifests(file.id(db), file.text(db), file.default_namespace(db))
+pub fn line_index(db: &dyn Db, file: SourceFile) -> LineIndex {
+    LineIndex::new(file.text(db))
 }
 
 #[salsa::tracked(returns(ref))]
-pub fn manifests(db: &dyn salsa::Database, ws: Workspace) -> Manifests {
+pub fn item_tree(db: &dyn Db, file: SourceFile) -> ItemTree {
+    items::item_tree(file.id(db), file.text(db), &parse(db, file).ast.items)
+}
+
+/// The file's items without comments or positions: equal across edits of comments, white
+/// space and text that only moves items.
+#[salsa::tracked(returns(ref))]
+pub fn file_items(db: &dyn Db, file: SourceFile) -> Vec<TreeItem> {
+    item_tree(db, file).items.clone()
+}
+
+/// Where each item of the file starts (anchor -> offset).
+#[salsa::tracked(returns(ref))]
+pub fn item_positions(db: &dyn Db, file: SourceFile) -> BTreeMap<FileId, usize> {
+    item_tree(db, file).positions.clone()
+}
+
+/// The names a file declares (kind and name of each declaration): changes only when a
+/// declaration is added, renamed or removed.
+#[salsa::tracked(returns(ref))]
+pub fn declared_names(db: &dyn Db, file: SourceFile) -> Vec<String> {
+    file_items(db, file)
+        .iter()
+        .filter(|i| {
+            !matches!(
+                i.item,
+                ast::Item::Connection(_) | ast::Item::Use(_) | ast::Item::Workloads(_)
+            )
+        })
+        .map(|i| i.key.clone())
+        .collect()
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn manifest(db: &dyn Db, file: SourceFile) -> Manifests {
+    workloads::parse_manifests(file.id(db), file.text(db), file.default_namespace(db))
+}
+
+// ------------------------------------------------------------------------- whole program
+
+/// The program's scope: every name declared in its files, by file. Changes only when a
+/// declaration is added, renamed or removed, or a file is added or removed.
+#[salsa::tracked(returns(ref))]
+pub fn scope(db: &dyn Db, ws: Workspace) -> BTreeMap<String, Vec<String>> {
+    ws.files(db)
+        .iter()
+        .map(|f| (f.path(db).clone(), declared_names(db, *f).clone()))
+        .collect()
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn manifests(db: &dyn Db, ws: Workspace) -> Manifests {
     let mut all = Manifests::default();
     for m in ws.manifests(db) {
         all.extend(manifest(db, *m).clone());
     }
     all
+}
+
+/// What the program's meaning reads of the manifests: objects, labels and ports, without
+/// positions or errors. Editing a manifest in a way that changes none of these (a comment,
+/// an image, replicas) re-runs nothing that depends on this.
+#[salsa::tracked(returns(ref))]
+pub fn cluster(db: &dyn Db, ws: Workspace) -> Manifests {
+    let mut m = manifests(db, ws).clone();
+    m.errors.clear();
+    let none = Span::new(FileId(0), 0, 0);
+    for w in &mut m.workloads {
+        w.span = none;
+    }
+    for n in &mut m.namespaces {
+        n.span = none;
+    }
+    for s in &mut m.services {
+        s.span = none;
+    }
+    for i in &mut m.ingresses {
+        i.span = none;
+    }
+    m
 }
 
 /// A `workloads` declaration the driver must load: patterns relative to the folder of
@@ -101,7 +210,7 @@ pub struct WorkloadRequest {
 }
 
 #[salsa::tracked(returns(ref))]
-pub fn workload_requests(db: &dyn salsa::Database, ws: Workspace) -> Vec<WorkloadRequest> {
+pub fn workload_requests(db: &dyn Db, ws: Workspace) -> Vec<WorkloadRequest> {
     let mut out = Vec::new();
     for f in ws.files(db) {
         for item in &parse(db, *f).ast.items {
@@ -124,85 +233,137 @@ pub fn workload_requests(db: &dyn salsa::Database, ws: Workspace) -> Vec<Workloa
     out
 }
 
+/// The resolved program, free of positions (spans relative to item anchors).
 #[salsa::tracked(returns(ref))]
-pub fn resolved(db: &dyn salsa::Database, ws: Workspace) -> Resolved {
-    let files: Vec<FileAst<'_>> = ws
+pub fn resolved(db: &dyn Db, ws: Workspace) -> Resolved {
+    let as_file = |f: SourceFile| ast::SourceFile {
+        items: file_items(db, f).iter().map(|i| i.item.clone()).collect(),
+    };
+    let files: Vec<(FileId, ast::SourceFile)> = ws
         .files(db)
         .iter()
-        .map(|f| FileAst {
-            file: f.id(db),
-            ast: &parse(db, *f).ast,
-        })
+        .map(|f| (f.id(db), as_file(*f)))
         .collect();
-    let std: Vec<StdModule<'_>> = ws
+    let std: Vec<(&str, FileId, ast::SourceFile)> = ws
         .stdlib(db)
         .iter()
-        .map(|(name, f)| StdModule {
-            name: name.as_str(),
-            file: f.id(db),
-            ast: &parse(db, *f).ast,
+        .map(|(name, f)| (name.as_str(), f.id(db), as_file(*f)))
+        .collect();
+    let files: Vec<FileAst<'_>> = files
+        .iter()
+        .map(|(file, ast)| FileAst { file: *file, ast })
+        .collect();
+    let std: Vec<StdModule<'_>> = std
+        .iter()
+        .map(|(name, file, ast)| StdModule {
+            name,
+            file: *file,
+            ast,
         })
         .collect();
-    resolve::resolve(&files, &std, manifests(db, ws))
+    resolve::resolve(&files, &std, cluster(db, ws))
 }
 
 #[salsa::tracked(returns(ref))]
-pub fn checked(db: &dyn salsa::Database, ws: Workspace) -> Vec<Diagnostic> {
+pub fn checked(db: &dyn Db, ws: Workspace) -> Vec<Diagnostic> {
     check::check(resolved(db, ws), manifests(db, ws))
 }
 
 #[salsa::tracked(returns(ref))]
-pub fn lowered(db: &dyn salsa::Database, ws: Workspace) -> (Lowered, Vec<NameClash>) {
-    lower::lower(&resolved(db, ws).program, manifests(db, ws))
+pub fn lowered(db: &dyn Db, ws: Workspace) -> Lowered {
+    lower::lower(&resolved(db, ws).program, cluster(db, ws))
 }
 
 #[salsa::tracked(returns(ref))]
-pub fn optimized(db: &dyn salsa::Database, ws: Workspace) -> Policies {
-    opt::optimize(&lowered(db, ws).0)
+pub fn optimized(db: &dyn Db, ws: Workspace) -> Policies {
+    opt::optimize(&lowered(db, ws).policies)
 }
 
-/// Every diagnostic of the program, sorted.
+/// The diagnostics of name resolution, the checks and lowering, positions not yet attached.
 #[salsa::tracked(returns(ref))]
-pub fn diagnostics(db: &dyn salsa::Database, ws: Workspace) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    for f in ws.files(db) {
-        out.extend(parse(db, *f).errors.iter().cloned());
-    }
-    for (_, f) in ws.stdlib(db) {
-        out.extend(parse(db, *f).errors.iter().cloned());
-    }
-    out.extend(ws.load_errors(db).iter().cloned());
-    out.extend(manifests(db, ws).errors.iter().cloned());
-    out.extend(resolved(db, ws).diagnostics.iter().cloned());
+pub fn program_diagnostics(db: &dyn Db, ws: Workspace) -> Vec<Diagnostic> {
+    let mut out = resolved(db, ws).diagnostics.clone();
     out.extend(checked(db, ws).iter().cloned());
-    for clash in &lowered(db, ws).1 {
-        out.push(
-            Diagnostic::new(
-                Code::PolicyNameClash,
-                clash.span,
-                format!(
-                    "two policies would be named `{}` in namespace `{}`",
-                    clash.name, clash.namespace
-                ),
-            )
-            .label("this one")
-            .secondary(clash.other, "and this one")
-            .help("rename one of the declarations"),
-        );
+    out.extend(lowered(db, ws).diagnostics.iter().cloned());
+    out
+}
+
+/// Every diagnostic, with file positions, by the file its primary span lies in.
+#[salsa::tracked(returns(ref))]
+pub fn diagnostics_by_file(db: &dyn Db, ws: Workspace) -> BTreeMap<FileId, Vec<Diagnostic>> {
+    let mut out: BTreeMap<FileId, Vec<Diagnostic>> = BTreeMap::new();
+    let mut add = |d: Diagnostic| out.entry(d.primary.span.file).or_default().push(d);
+    for f in ws
+        .files(db)
+        .iter()
+        .chain(ws.stdlib(db).iter().map(|(_, f)| f))
+    {
+        parse(db, *f).errors.iter().cloned().for_each(&mut add);
     }
+    for m in ws.manifests(db) {
+        manifest(db, *m).errors.iter().cloned().for_each(&mut add);
+    }
+    ws.load_errors(db).iter().cloned().for_each(&mut add);
+    for d in program_diagnostics(db, ws) {
+        add(absolute_diagnostic(db, ws, d.clone()));
+    }
+    for diags in out.values_mut() {
+        sort_diagnostics(diags);
+    }
+    out
+}
+
+/// The diagnostics whose primary span lies in `file`: its syntax errors and the resolve,
+/// check and lowering diagnostics about it.
+pub fn file_diagnostics(db: &dyn Db, ws: Workspace, file: SourceFile) -> &[Diagnostic] {
+    diagnostics_by_file(db, ws)
+        .get(&file.id(db))
+        .map_or(&[], Vec::as_slice)
+}
+
+/// Every diagnostic of the program, sorted: the union of the files' diagnostics.
+#[salsa::tracked(returns(ref))]
+pub fn diagnostics(db: &dyn Db, ws: Workspace) -> Vec<Diagnostic> {
+    let mut out: Vec<Diagnostic> = diagnostics_by_file(db, ws)
+        .values()
+        .flatten()
+        .cloned()
+        .collect();
     sort_diagnostics(&mut out);
+    out
+}
+
+/// `path:line` of every item's anchor, for the `netpol.dev/source` annotation: changes only
+/// when an item moves to another line.
+#[salsa::tracked(returns(ref))]
+pub fn source_lines(db: &dyn Db, ws: Workspace) -> BTreeMap<FileId, String> {
+    let mut out = BTreeMap::new();
+    for f in ws.files(db) {
+        let index = line_index(db, *f);
+        for (anchor, start) in item_positions(db, *f) {
+            out.insert(
+                *anchor,
+                format!("{}:{}", f.path(db), index.line_col(*start).0),
+            );
+        }
+    }
     out
 }
 
 /// The compiled YAML, one document per policy, or `None` when the program has errors.
 #[salsa::tracked(returns(ref))]
-pub fn emitted(db: &dyn salsa::Database, ws: Workspace) -> Option<Vec<EmittedPolicy>> {
+pub fn emitted(db: &dyn Db, ws: Workspace) -> Option<Vec<EmittedPolicy>> {
     if diagnostics(db, ws).iter().any(Diagnostic::is_error) {
         return None;
     }
+    let lines = source_lines(db, ws);
     let mut out = Vec::new();
     for ((namespace, name), policy) in optimized(db, ws) {
-        let source = source_ref(db, ws, policy.origin.span);
+        let span = policy.origin.span;
+        let source = lines.get(&span.file).cloned().unwrap_or_else(|| {
+            let (file, line) = absolute_line(db, ws, span);
+            format!("{file}:{line}")
+        });
         let object = emit::to_k8s(policy, &source);
         let yaml = emit::object_yaml(&object).ok()?;
         out.push(EmittedPolicy {
@@ -221,60 +382,247 @@ pub struct EmittedPolicy {
     pub yaml: String,
 }
 
-/// `file.netpol:line` of a span, with the path as the driver gave it.
-pub fn source_ref(db: &dyn salsa::Database, ws: Workspace, span: Span) -> String {
-    match find_file(db, ws, span.file) {
-        Some((path, text)) => format!("{}:{}", path, line_col(&text, span.start).0),
-        None => "unknown".to_string(),
-    }
-}
+// -------------------------------------------------------------------------------- the edge
 
-/// The path and text of a file by id.
-pub fn find_file(db: &dyn salsa::Database, ws: Workspace, id: FileId) -> Option<(String, String)> {
+/// Every file of the workspace by id.
+#[salsa::tracked(returns(ref))]
+pub fn files_by_id(db: &dyn Db, ws: Workspace) -> BTreeMap<FileId, SourceFile> {
     ws.files(db)
         .iter()
         .chain(ws.stdlib(db).iter().map(|(_, f)| f))
-        .find(|f| f.id(db) == id)
-        .map(|f| (f.path(db).clone(), f.text(db).clone()))
-        .or_else(|| {
-            ws.manifests(db)
-                .iter()
-                .find(|m| m.id(db) == id)
-                .map(|m| (m.path(db).clone(), m.text(db).clone()))
-        })
+        .chain(ws.manifests(db).iter())
+        .map(|f| (f.id(db), *f))
+        .collect()
 }
 
+/// A span with file positions: anchored spans are moved to where their item starts.
+pub fn absolute(db: &dyn Db, ws: Workspace, span: Span) -> Span {
+    let Some((file, _)) = span.file.anchored() else {
+        return span;
+    };
+    let start = files_by_id(db, ws)
+        .get(&file)
+        .and_then(|f| item_positions(db, *f).get(&span.file).copied())
+        .unwrap_or(0);
+    Span::new(file, start + span.start, start + span.end)
+}
+
+fn absolute_diagnostic(db: &dyn Db, ws: Workspace, mut d: Diagnostic) -> Diagnostic {
+    d.primary.span = absolute(db, ws, d.primary.span);
+    for Label { span, .. } in &mut d.secondary {
+        *span = absolute(db, ws, *span);
+    }
+    d
+}
+
+/// The path and 1-based line of a span.
+pub fn absolute_line(db: &dyn Db, ws: Workspace, span: Span) -> (String, usize) {
+    let span = absolute(db, ws, span);
+    match files_by_id(db, ws).get(&span.file) {
+        Some(f) => (
+            f.path(db).clone(),
+            line_index(db, *f).line_col(span.start).0,
+        ),
+        None => ("unknown".to_string(), 0),
+    }
+}
+
+/// `file.netpol:line` of a span, with the path as the driver gave it.
+pub fn source_ref(db: &dyn Db, ws: Workspace, span: Span) -> String {
+    let (path, line) = absolute_line(db, ws, span);
+    format!("{path}:{line}")
+}
+
+// --------------------------------------------------------------------------------- inputs
+
 impl Database {
-    /// A workspace for program files given as (path, text). The paths appear in messages
-    /// and annotations as given, so pass them relative.
-    pub fn workspace(&self, files: Vec<(String, String)>) -> Workspace {
-        let files = files
-            .into_iter()
-            .enumerate()
-            .map(|(i, (path, text))| {
-                SourceFile::new(
-                    self,
-                    FileId(u32::try_from(i).unwrap_or(u32::MAX)),
-                    path,
-                    text,
-                )
-            })
-            .collect();
-        let std = stdlib::MODULES
-            .iter()
-            .enumerate()
-            .map(|(i, (name, path, text))| {
-                let id = FileId(STD_FILE_BASE + u32::try_from(i).unwrap_or(0));
-                (
-                    name.to_string(),
-                    SourceFile::new(self, id, path.to_string(), text.to_string()),
-                )
-            })
-            .collect();
-        Workspace::new(self, files, std, Vec::new(), Vec::new())
+    /// A database that records the name of every query it executes (for tests of what an
+    /// edit re-runs): read them with [`Database::take_executed`].
+    pub fn with_execution_log() -> Database {
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = Arc::clone(&log);
+        let storage = salsa::Storage::new(Some(Box::new(move |event: salsa::Event| {
+            if let salsa::EventKind::WillExecute { database_key } = event.kind {
+                let name = format!("{database_key:?}");
+                let name = name.split('(').next().unwrap_or_default().to_string();
+                if let Ok(mut log) = sink.lock() {
+                    log.push(name);
+                }
+            }
+        })));
+        Database {
+            storage,
+            registry: Arc::default(),
+            executed: Some(log),
+        }
     }
 
-    /// Sets the manifests, given as (path, text, default namespace), and load errors.
+    /// The queries executed since the last call, in order.
+    pub fn take_executed(&self) -> Vec<String> {
+        self.executed
+            .as_ref()
+            .and_then(|log| log.lock().ok().map(|mut l| std::mem::take(&mut *l)))
+            .unwrap_or_default()
+    }
+
+    /// The workspace input, created on first use with the standard library.
+    pub fn workspace_input(&mut self) -> Workspace {
+        if let Some(ws) = self.registry.workspace {
+            return ws;
+        }
+        let std = stdlib::MODULES
+            .iter()
+            .map(|(name, path, text)| {
+                let id = self.next_id();
+                let file = SourceFile::builder(
+                    id,
+                    FileKind::Stdlib,
+                    path.to_string(),
+                    text.to_string(),
+                    String::new(),
+                )
+                .durability(salsa::Durability::HIGH)
+                .new(&*self);
+                (name.to_string(), file)
+            })
+            .collect();
+        let ws = Workspace::builder(Vec::new(), std, Vec::new(), Vec::new())
+            .stdlib_durability(salsa::Durability::HIGH)
+            .new(&*self);
+        Arc::make_mut(&mut self.registry).workspace = Some(ws);
+        ws
+    }
+
+    fn next_id(&mut self) -> FileId {
+        let registry = Arc::make_mut(&mut self.registry);
+        let id = FileId(registry.next_id);
+        registry.next_id += 1;
+        id
+    }
+
+    /// The input of a path, created (with a new id) when the path is new.
+    fn input(&mut self, kind: FileKind, path: &str, text: String, ns: String) -> SourceFile {
+        use salsa::Setter;
+        let key = (kind, path.to_string());
+        if let Some(file) = self.registry.by_path.get(&key).copied() {
+            if *file.text(self) != text {
+                file.set_text(self).to(text);
+            }
+            if *file.default_namespace(self) != ns {
+                file.set_default_namespace(self).to(ns);
+            }
+            return file;
+        }
+        let id = self.next_id();
+        let file = SourceFile::new(&*self, id, kind, path.to_string(), text, ns);
+        Arc::make_mut(&mut self.registry).by_path.insert(key, file);
+        file
+    }
+
+    /// Sets the text of the program file at `path`, adding it to the program when new.
+    /// Paths appear in messages and annotations as given, so pass them relative.
+    pub fn set_file(&mut self, path: &str, text: String) -> SourceFile {
+        use salsa::Setter;
+        let ws = self.workspace_input();
+        let file = self.input(FileKind::Program, path, text, String::new());
+        if !ws.files(self).contains(&file) {
+            let mut files = ws.files(self).clone();
+            files.push(file);
+            files.sort_by(|a, b| a.path(self).cmp(b.path(self)));
+            ws.set_files(self).to(files);
+        }
+        file
+    }
+
+    /// Removes the program or manifest file at `path`; true when it was part of the
+    /// program. Its input stays, so the path keeps its id if it comes back.
+    pub fn remove_file(&mut self, path: &str) -> bool {
+        use salsa::Setter;
+        let ws = self.workspace_input();
+        let mut removed = false;
+        for kind in [FileKind::Program, FileKind::Manifest] {
+            let Some(file) = self
+                .registry
+                .by_path
+                .get(&(kind, path.to_string()))
+                .copied()
+            else {
+                continue;
+            };
+            let files = if kind == FileKind::Program {
+                ws.files(self)
+            } else {
+                ws.manifests(self)
+            };
+            if files.contains(&file) {
+                let kept: Vec<SourceFile> = files.iter().copied().filter(|f| *f != file).collect();
+                if kind == FileKind::Program {
+                    ws.set_files(self).to(kept);
+                } else {
+                    ws.set_manifests(self).to(kept);
+                }
+                removed = true;
+            }
+        }
+        removed
+    }
+
+    /// The program, stdlib or manifest file at `path`, if the program has it.
+    pub fn file(&self, path: &str) -> Option<SourceFile> {
+        let ws = self.registry.workspace?;
+        ws.files(self)
+            .iter()
+            .chain(ws.manifests(self).iter())
+            .chain(ws.stdlib(self).iter().map(|(_, f)| f))
+            .find(|f| f.path(self) == path)
+            .copied()
+    }
+
+    /// Sets the text of the manifest at `path` (objects without a namespace go to
+    /// `default_namespace`), adding it when new.
+    pub fn set_manifest(
+        &mut self,
+        path: &str,
+        text: String,
+        default_namespace: &str,
+    ) -> SourceFile {
+        use salsa::Setter;
+        let ws = self.workspace_input();
+        let file = self.input(
+            FileKind::Manifest,
+            path,
+            text,
+            default_namespace.to_string(),
+        );
+        if !ws.manifests(self).contains(&file) {
+            let mut files = ws.manifests(self).clone();
+            files.push(file);
+            ws.set_manifests(self).to(files);
+        }
+        file
+    }
+
+    /// Makes the program exactly these files, given as (path, text).
+    pub fn workspace(&mut self, files: Vec<(String, String)>) -> Workspace {
+        let ws = self.workspace_input();
+        let keep: Vec<String> = files.iter().map(|(p, _)| p.clone()).collect();
+        let old: Vec<String> = ws
+            .files(self)
+            .iter()
+            .map(|f| f.path(self).clone())
+            .filter(|p| !keep.contains(p))
+            .collect();
+        for path in old {
+            self.remove_file(&path);
+        }
+        for (path, text) in files {
+            self.set_file(&path, text);
+        }
+        ws
+    }
+
+    /// Makes the manifests exactly these, given as (path, text, default namespace), with the
+    /// driver's load errors.
     pub fn set_manifests(
         &mut self,
         ws: Workspace,
@@ -282,21 +630,16 @@ impl Database {
         errors: Vec<Diagnostic>,
     ) {
         use salsa::Setter;
-        let files: Vec<ManifestFile> = manifests
+        let files: Vec<SourceFile> = manifests
             .into_iter()
-            .enumerate()
-            .map(|(i, (path, text, ns))| {
-                ManifestFile::new(
-                    &*self,
-                    FileId(MANIFEST_FILE_BASE + u32::try_from(i).unwrap_or(0)),
-                    path,
-                    text,
-                    ns,
-                )
-            })
+            .map(|(path, text, ns)| self.input(FileKind::Manifest, &path, text, ns))
             .collect();
-        ws.set_manifests(self).to(files);
-        ws.set_load_errors(self).to(errors);
+        if *ws.manifests(self) != files {
+            ws.set_manifests(self).to(files);
+        }
+        if *ws.load_errors(self) != errors {
+            ws.set_load_errors(self).to(errors);
+        }
     }
 
     /// Renders diagnostics as plain codespan text.
@@ -315,18 +658,10 @@ impl Database {
 
     /// Every file of the workspace as (id, path, text).
     pub fn all_files(&self, ws: Workspace) -> Vec<(FileId, String, String)> {
-        let mut out: Vec<(FileId, String, String)> = Vec::new();
-        for f in ws
-            .files(self)
-            .iter()
-            .chain(ws.stdlib(self).iter().map(|(_, f)| f))
-        {
-            out.push((f.id(self), f.path(self).clone(), f.text(self).clone()));
-        }
-        for m in ws.manifests(self) {
-            out.push((m.id(self), m.path(self).clone(), m.text(self).clone()));
-        }
-        out
+        files_by_id(self, ws)
+            .values()
+            .map(|f| (f.id(self), f.path(self).clone(), f.text(self).clone()))
+            .collect()
     }
 }
 
@@ -353,7 +688,7 @@ pub fn compile_in_memory(
 /// The emitted policies read back from their YAML (so what is checked is what is written),
 /// or `None` when the program has errors.
 pub fn policy_objects(
-    db: &dyn salsa::Database,
+    db: &dyn Db,
     ws: Workspace,
 ) -> Option<Vec<k8s_openapi::api::networking::v1::NetworkPolicy>> {
     let docs = emitted(db, ws).as_ref()?;
@@ -362,21 +697,22 @@ pub fn policy_objects(
         .collect()
 }
 
-/// Runs the program's `test` blocks; `None` when the program has errors.
-pub fn run_tests(
-    db: &dyn salsa::Database,
-    ws: Workspace,
-) -> Option<Vec<crate::testing::TestResult>> {
+/// Runs the program's `test` blocks; `None` when the program has errors. Spans are file
+/// positions.
+pub fn run_tests(db: &dyn Db, ws: Workspace) -> Option<Vec<crate::testing::TestResult>> {
     let policies = policy_objects(db, ws)?;
-    Some(crate::testing::run(
-        &resolved(db, ws).program,
-        manifests(db, ws),
-        &policies,
-    ))
+    let mut results = crate::testing::run(&resolved(db, ws).program, manifests(db, ws), &policies);
+    for t in &mut results {
+        t.span = absolute(db, ws, t.span);
+        for a in &mut t.assertions {
+            a.span = absolute(db, ws, a.span);
+        }
+    }
+    Some(results)
 }
 
 /// The manifests of the workspace as (path, text), as the driver gave them.
-pub fn manifest_texts(db: &dyn salsa::Database, ws: Workspace) -> Vec<(String, String)> {
+pub fn manifest_texts(db: &dyn Db, ws: Workspace) -> Vec<(String, String)> {
     ws.manifests(db)
         .iter()
         .map(|m| (m.path(db).clone(), m.text(db).clone()))

@@ -9,6 +9,7 @@
 //! grant iff it is an isolated pod of the connection's source (egress) or target (ingress).
 
 use crate::backend::ir::*;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::k8s::selector::Sel;
 use crate::k8s::workloads::Manifests;
 use crate::resolve::hir::*;
@@ -17,36 +18,34 @@ use crate::span::Span;
 use std::collections::BTreeMap;
 
 /// The policies before optimisation, keyed by (namespace, name).
-pub type Lowered = BTreeMap<(String, String), PolicyIr>;
+pub type Targets = BTreeMap<(String, String), PolicyIr>;
 
-/// A policy name that could not be given because another target already has it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct NameClash {
-    pub namespace: String,
-    pub name: String,
-    pub span: Span,
-    pub other: Span,
+/// What lowering gives: the policies, and the names it could not give (E021).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Lowered {
+    pub policies: Targets,
+    pub diagnostics: Vec<Diagnostic>,
 }
 
 pub struct Lowering<'a> {
     program: &'a Program,
     manifests: &'a Manifests,
-    policies: Lowered,
+    policies: Targets,
     /// (namespace, pods) -> name of the policy that selects exactly those pods.
     by_target: BTreeMap<(String, Sel), String>,
     /// The units (namespaces' and services' policies) by namespace: (name, pods, types).
     units: BTreeMap<String, Vec<(String, Sel, Dirs)>>,
-    pub clashes: Vec<NameClash>,
+    diagnostics: Vec<Diagnostic>,
 }
 
-pub fn lower(program: &Program, manifests: &Manifests) -> (Lowered, Vec<NameClash>) {
+pub fn lower(program: &Program, manifests: &Manifests) -> Lowered {
     let mut l = Lowering {
         program,
         manifests,
         policies: BTreeMap::new(),
         by_target: BTreeMap::new(),
         units: BTreeMap::new(),
-        clashes: Vec::new(),
+        diagnostics: Vec::new(),
     };
     for ns in program.namespaces.values() {
         if ns.isolate.any() {
@@ -76,7 +75,10 @@ pub fn lower(program: &Program, manifests: &Manifests) -> (Lowered, Vec<NameClas
     for conn in &program.connections {
         l.connection(conn);
     }
-    (l.policies, l.clashes)
+    Lowered {
+        policies: l.policies,
+        diagnostics: l.diagnostics,
+    }
 }
 
 /// A short stable hash, for naming policies of pods written in place.
@@ -94,12 +96,16 @@ impl Lowering<'_> {
         let key = (ns.to_string(), name.to_string());
         if let Some(existing) = self.policies.get(&key) {
             if existing.pods != pods {
-                self.clashes.push(NameClash {
-                    namespace: ns.to_string(),
-                    name: name.to_string(),
-                    span,
-                    other: existing.origin.span,
-                });
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        Code::PolicyNameClash,
+                        span,
+                        format!("two policies would be named `{name}` in namespace `{ns}`"),
+                    )
+                    .label("this one")
+                    .secondary(existing.origin.span, "and this one")
+                    .help("rename one of the declarations"),
+                );
                 return None;
             }
             let merged = existing.types.union(types);

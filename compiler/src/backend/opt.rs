@@ -13,13 +13,13 @@
 //!    label's value merge into one `In` selector.
 
 use crate::backend::ir::*;
-use crate::backend::lower::Lowered;
+use crate::backend::lower::Targets;
 use crate::k8s::eval::Protocol;
 use crate::k8s::selector::Sel;
 use crate::resolve::hir::{Dirs, IpBlock};
 use std::collections::{BTreeMap, BTreeSet};
 
-pub fn optimize(lowered: &Lowered) -> Policies {
+pub fn optimize(lowered: &Targets) -> Policies {
     let mut policies: Vec<PolicyIr> = lowered.values().cloned().collect();
     for p in &mut policies {
         for ingress in [true, false] {

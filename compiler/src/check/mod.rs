@@ -479,10 +479,7 @@ fn unused_lints(out: &mut Vec<Diagnostic>, resolved: &Resolved) {
         }
     }
     for (name, def) in &p.ports {
-        if !name.starts_with("std::")
-            && !is_used(Def::Port(name.clone()))
-            && def.span.file.0 < crate::db::STD_FILE_BASE
-        {
+        if def.module.is_none() && !is_used(Def::Port(name.clone())) {
             out.push(unused(def.span, "port", name));
         }
     }

@@ -82,6 +82,8 @@ pub struct PortDef {
     pub name: String,
     pub span: Span,
     pub values: Vec<PortRange>,
+    /// The module it comes from (`dns` for `std::dns`), when not the user's.
+    pub module: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

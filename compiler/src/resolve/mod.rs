@@ -429,6 +429,7 @@ impl<'a> Resolver<'a> {
             name: d.name.text.clone(),
             span: d.name.span,
             values,
+            module: scope.clone(),
         };
         let internal = scoped_name(scope, &d.name.text);
         self.program.ports.insert(internal.clone(), def.clone());
@@ -633,6 +634,7 @@ impl<'a> Resolver<'a> {
                 name: p.name.text.clone(),
                 span: p.name.span,
                 values,
+                module: None,
             });
         }
         let own = if d.isolate.is_empty() {
