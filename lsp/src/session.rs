@@ -2,17 +2,17 @@
 //! workspace as salsa inputs, the open documents over the files on disk, and read-only
 //! snapshots for queries. Nothing else in this crate touches `netpol_compiler::db`.
 //!
-//! An edit sets one input (the file's text); salsa re-runs what depends on it. Structural
-//! changes (a file added or removed, a folder opened) rebuild the program's inputs.
+//! Each program has its own database (the compiler's `Database` holds one program). An edit
+//! sets one input (`set_file`); salsa re-runs what depends on it. A file added or removed is
+//! `set_file` / `remove_file` on the same database, so nothing is renumbered.
 
 use crate::workspace;
-use netpol_compiler::db::{self, Database, EmittedPolicy, Workspace};
+use netpol_compiler::db::{self, Database, EmittedPolicy, FileKind, Workspace};
 use netpol_compiler::diagnostic::Diagnostic;
 use netpol_compiler::k8s::requested::{Matched, load_requested};
 use netpol_compiler::k8s::workloads::Manifests;
 use netpol_compiler::resolve::hir;
-use netpol_compiler::span::FileId;
-use salsa::Setter;
+use netpol_compiler::span::{FileId, Span};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -32,10 +32,11 @@ pub enum Origin {
     Std(String),
 }
 
-/// One program: a folder (or a lone file) and the inputs made of it.
-#[derive(Clone, Debug)]
+/// One program: a folder (or a lone file) and the database of its inputs.
+#[derive(Clone)]
 struct Program {
     root: PathBuf,
+    db: Database,
     ws: Workspace,
     /// Absolute paths of the program's files, in the order of the workspace's inputs.
     files: Vec<PathBuf>,
@@ -66,7 +67,6 @@ fn must_reload(
 
 #[derive(Default)]
 pub struct Session {
-    db: Database,
     folders: Vec<PathBuf>,
     programs: Vec<Program>,
     docs: BTreeMap<PathBuf, Doc>,
@@ -78,7 +78,6 @@ pub struct Session {
 /// database is a clone: a setter on the session cancels it (queries then unwind with
 /// `salsa::Cancelled`, caught by the caller) and waits until it is dropped.
 pub struct Snapshot {
-    db: Database,
     program: Program,
     pub revision: u64,
     /// The open documents' versions, to publish diagnostics against.
@@ -163,21 +162,19 @@ impl Session {
             .enumerate()
             .find_map(|(i, p)| p.files.iter().position(|f| f == path).map(|j| (i, j)));
         match (found, text) {
-            (Some((i, j)), Some(text)) => {
-                let Some(program) = self.programs.get(i) else {
+            (Some((i, _)), Some(text)) => {
+                let Some(program) = self.programs.get_mut(i) else {
                     return;
                 };
-                let Some(input) = program.ws.files(&self.db).get(j).copied() else {
-                    return;
-                };
-                if input.text(&self.db) != &text {
-                    input.set_text(&mut self.db).to(text);
-                    let requests = db::workload_requests(&self.db, program.ws).clone();
-                    if self
-                        .programs
-                        .get(i)
-                        .is_some_and(|p| must_reload(&p.requests, &requests, p.load_errors))
-                    {
+                let rel = workspace::relative(&program.root, path);
+                if program
+                    .db
+                    .file(&rel)
+                    .is_none_or(|f| *f.text(&program.db) != text)
+                {
+                    program.db.set_file(&rel, text);
+                    let requests = db::workload_requests(&program.db, program.ws).clone();
+                    if must_reload(&program.requests, &requests, program.load_errors) {
                         self.reload_manifests(i);
                     }
                 }
@@ -227,7 +224,7 @@ impl Session {
                 groups.push((root, vec![path.clone()]));
             }
         }
-        self.programs.clear();
+        let mut old = std::mem::take(&mut self.programs);
         for (root, files) in groups {
             let inputs: Vec<(String, String)> = files
                 .iter()
@@ -238,9 +235,15 @@ impl Session {
                     )
                 })
                 .collect();
-            let ws = self.db.workspace(inputs);
+            // The same root keeps its database: unchanged files keep their inputs.
+            let mut db = match old.iter().position(|p| p.root == root) {
+                Some(i) => old.swap_remove(i).db,
+                None => Database::default(),
+            };
+            let ws = db.workspace(inputs);
             self.programs.push(Program {
                 root,
+                db,
                 ws,
                 files,
                 manifests: Vec::new(),
@@ -257,7 +260,7 @@ impl Session {
         let Some(program) = self.programs.get(i) else {
             return;
         };
-        let requests = db::workload_requests(&self.db, program.ws).clone();
+        let requests = db::workload_requests(&program.db, program.ws).clone();
         let root = program.root.clone();
         let (found, errors) = load_requested(
             &requests,
@@ -280,10 +283,9 @@ impl Session {
             .into_iter()
             .map(|(p, text, ns)| (p.display().to_string(), text, ns))
             .collect();
-        let ws = program.ws;
         let load_errors = !errors.is_empty();
-        self.db.set_manifests(ws, inputs, errors);
         if let Some(p) = self.programs.get_mut(i) {
+            p.db.set_manifests(p.ws, inputs, errors);
             p.manifests = paths;
             p.requests = requests;
             p.load_errors = load_errors;
@@ -311,7 +313,6 @@ impl Session {
 
     fn snapshot(&self, program: &Program) -> Snapshot {
         Snapshot {
-            db: self.db.clone(),
             program: program.clone(),
             revision: self.revision,
             versions: self
@@ -328,6 +329,10 @@ impl Snapshot {
         &self.program.root
     }
 
+    fn db(&self) -> &Database {
+        &self.program.db
+    }
+
     /// The program's files on disk, and the manifests it reads.
     pub fn disk_files(&self) -> Vec<PathBuf> {
         self.program
@@ -339,42 +344,28 @@ impl Snapshot {
     }
 
     pub fn file_id(&self, path: &Path) -> Option<FileId> {
-        let i = self.program.files.iter().position(|f| f == path)?;
-        self.program
-            .ws
-            .files(&self.db)
-            .get(i)
-            .map(|f| f.id(&self.db))
+        if !self.program.files.iter().any(|f| f == path) {
+            return None;
+        }
+        let rel = workspace::relative(&self.program.root, path);
+        self.db().file(&rel).map(|f| f.id(self.db()))
+    }
+
+    fn input(&self, id: FileId) -> Option<db::SourceFile> {
+        db::files_by_id(self.db(), self.program.ws)
+            .get(&id)
+            .copied()
     }
 
     /// Where a file id lives.
     pub fn origin(&self, id: FileId) -> Option<Origin> {
-        let ws = self.program.ws;
-        if let Some(i) = ws.files(&self.db).iter().position(|f| f.id(&self.db) == id) {
-            return self.program.files.get(i).cloned().map(Origin::Disk);
-        }
-        if let Some((_, f)) = ws
-            .stdlib(&self.db)
-            .iter()
-            .find(|(_, f)| f.id(&self.db) == id)
-        {
-            return Some(Origin::Std(f.path(&self.db).clone()));
-        }
-        let i = ws
-            .manifests(&self.db)
-            .iter()
-            .position(|m| m.id(&self.db) == id)?;
-        self.program.manifests.get(i).cloned().map(Origin::Disk)
-    }
-
-    /// A standard library module's file id and text by its path (`std/dns.netpol`).
-    pub fn std_file(&self, path: &str) -> Option<(FileId, String)> {
-        self.program
-            .ws
-            .stdlib(&self.db)
-            .iter()
-            .find(|(_, f)| f.path(&self.db) == path)
-            .map(|(_, f)| (f.id(&self.db), f.text(&self.db).clone()))
+        let f = self.input(id)?;
+        let path = f.path(self.db());
+        Some(match f.kind(self.db()) {
+            FileKind::Program => Origin::Disk(self.program.root.join(path)),
+            FileKind::Manifest => Origin::Disk(PathBuf::from(path)),
+            FileKind::Stdlib => Origin::Std(path.clone()),
+        })
     }
 
     pub fn is_std(&self, id: FileId) -> bool {
@@ -383,29 +374,34 @@ impl Snapshot {
 
     /// The text of a file, as the compiler sees it.
     pub fn text(&self, id: FileId) -> Option<String> {
-        db::find_file(&self.db, self.program.ws, id).map(|(_, t)| t)
+        self.input(id).map(|f| f.text(self.db()).clone())
     }
 
-    /// Every diagnostic of the program (the CLI's `check`).
+    /// A span of the resolved program (relative to its item) as a file span.
+    pub fn abs(&self, span: Span) -> Span {
+        db::absolute(self.db(), self.program.ws, span)
+    }
+
+    /// Every diagnostic of the program (the CLI's `check`), with file spans.
     pub fn diagnostics(&self) -> &[Diagnostic] {
-        db::diagnostics(&self.db, self.program.ws)
+        db::diagnostics(self.db(), self.program.ws)
     }
 
     pub fn program(&self) -> &hir::Program {
-        &db::resolved(&self.db, self.program.ws).program
+        &db::resolved(self.db(), self.program.ws).program
     }
 
     pub fn manifests(&self) -> &Manifests {
-        db::manifests(&self.db, self.program.ws)
+        db::manifests(self.db(), self.program.ws)
     }
 
     /// The compiled policies, or `None` while the program has errors.
     pub fn emitted(&self) -> Option<&[EmittedPolicy]> {
-        db::emitted(&self.db, self.program.ws).as_deref()
+        db::emitted(self.db(), self.program.ws).as_deref()
     }
 
     /// The program's `test` blocks run, or `None` while it has errors.
     pub fn run_tests(&self) -> Option<Vec<netpol_compiler::testing::TestResult>> {
-        db::run_tests(&self.db, self.program.ws)
+        db::run_tests(self.db(), self.program.ws)
     }
 }

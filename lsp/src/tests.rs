@@ -158,7 +158,9 @@ fn words_in_code(text: &str, word: &str) -> usize {
         .map(|l| {
             let code = l.split("//").next().unwrap();
             let code: String = code.split('"').step_by(2).collect::<Vec<_>>().join(" ");
-            code.split(|c: char| !is_word(c)).filter(|w| *w == word).count()
+            code.split(|c: char| !is_word(c))
+                .filter(|w| *w == word)
+                .count()
         })
         .sum()
 }

@@ -1,6 +1,6 @@
 //! Hover text (Markdown): what a name stands for, in the cluster's own terms.
 
-use super::{NameAt, port_values, show_ports};
+use super::{Abs, NameAt, port_values, show_ports};
 use crate::db::EmittedPolicy;
 use crate::k8s::workloads::Manifests;
 use crate::resolve::hir::{Conn, Def, PortSel, Program, describe_set};
@@ -16,19 +16,22 @@ pub fn hover(
     program: &Program,
     manifests: &Manifests,
     emitted: Option<&[EmittedPolicy]>,
+    abs: Abs<'_>,
     file: FileId,
     offset: usize,
 ) -> Option<(Span, String)> {
-    if let Some(NameAt { span, def }) = super::name_at(program, file, offset) {
+    if let Some(NameAt { span, def }) = super::name_at(program, abs, file, offset) {
         return Some((span, def_hover(program, manifests, emitted, &def)));
     }
-    let conns: Vec<&Conn> = program
+    let conns: Vec<(Span, &Conn)> = program
         .connections
         .iter()
-        .filter(|c| c.span.file == file && c.span.contains(offset))
+        .map(|c| (abs(c.span), c))
+        .filter(|(s, _)| s.file == file && s.contains(offset))
         .collect();
-    let first = conns.first()?;
-    Some((first.span, conn_hover(program, emitted, &conns)))
+    let (span, _) = conns.first()?;
+    let conns: Vec<&Conn> = conns.iter().map(|(_, c)| *c).collect();
+    Some((*span, conn_hover(program, emitted, &conns)))
 }
 
 fn def_hover(

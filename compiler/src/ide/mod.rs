@@ -18,6 +18,10 @@ use crate::diagnostic::Diagnostic;
 use crate::resolve::hir::{Def, PortRange, Program};
 use crate::span::{FileId, Span};
 
+/// Turns the resolved program's spans (relative to item anchors) into file spans:
+/// `|s| db::absolute(db, ws, s)`. Every span this module returns is a file span.
+pub type Abs<'a> = &'a dyn Fn(Span) -> Span;
+
 /// What a name under the cursor stands for, and the span of the name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NameAt {
@@ -26,22 +30,27 @@ pub struct NameAt {
 }
 
 /// The name at `offset` in `file`: a use the resolver recorded, or a declaration's own name.
-pub fn name_at(program: &Program, file: FileId, offset: usize) -> Option<NameAt> {
+pub fn name_at(program: &Program, abs: Abs<'_>, file: FileId, offset: usize) -> Option<NameAt> {
     let hit = |s: Span| s.file == file && s.start <= offset && offset <= s.end;
-    if let Some(r) = program.references.iter().find(|r| hit(r.span)) {
+    if let Some((span, r)) = program
+        .references
+        .iter()
+        .map(|r| (abs(r.span), r))
+        .find(|(s, _)| hit(*s))
+    {
         return Some(NameAt {
-            span: r.span,
+            span,
             def: r.def.clone(),
         });
     }
-    declarations(program)
+    declarations(program, abs)
         .into_iter()
         .find(|(s, _)| hit(*s))
         .map(|(span, def)| NameAt { span, def })
 }
 
 /// Every declaration of the program (stdlib included) with the span of its name.
-pub fn declarations(program: &Program) -> Vec<(Span, Def)> {
+pub fn declarations(program: &Program, abs: Abs<'_>) -> Vec<(Span, Def)> {
     let mut out = Vec::new();
     for (i, s) in program.services.iter().enumerate() {
         out.push((s.name_span, Def::Service(i)));
@@ -61,12 +70,12 @@ pub fn declarations(program: &Program) -> Vec<(Span, Def)> {
     for p in program.ports.values() {
         out.push((p.span, Def::Port(p.name.clone())));
     }
-    out
+    out.into_iter().map(|(s, d)| (abs(s), d)).collect()
 }
 
 /// Where a definition's name is written.
-pub fn def_span(program: &Program, def: &Def) -> Option<Span> {
-    match def {
+pub fn def_span(program: &Program, abs: Abs<'_>, def: &Def) -> Option<Span> {
+    let span = match def {
         Def::Service(i) => program.services.get(*i).map(|s| s.name_span),
         Def::Group(i) => program.groups.get(*i).map(|g| g.name_span),
         Def::External(i) => program.externals.get(*i).map(|e| e.name_span),
@@ -77,7 +86,8 @@ pub fn def_span(program: &Program, def: &Def) -> Option<Span> {
             .get(*i)
             .and_then(|s| s.ports.iter().find(|p| &p.name == n))
             .map(|p| p.span),
-    }
+    };
+    span.map(abs)
 }
 
 fn port_def<'a>(program: &'a Program, name: &str) -> Option<&'a crate::resolve::hir::PortDef> {
@@ -114,16 +124,16 @@ pub fn show_ports(values: &[PortRange]) -> String {
 
 /// Every span that names `def`: its declaration first (when it has one), then each use, in
 /// source order.
-pub fn references(program: &Program, def: &Def) -> Vec<Span> {
+pub fn references(program: &Program, abs: Abs<'_>, def: &Def) -> Vec<Span> {
     let mut uses: Vec<Span> = program
         .references
         .iter()
         .filter(|r| &r.def == def)
-        .map(|r| r.span)
+        .map(|r| abs(r.span))
         .collect();
     uses.sort();
     uses.dedup();
-    let decl = def_span(program, def);
+    let decl = def_span(program, abs, def);
     decl.into_iter()
         .chain(uses.into_iter().filter(|s| Some(*s) != decl))
         .collect()
@@ -133,6 +143,7 @@ pub fn references(program: &Program, def: &Def) -> Vec<Span> {
 /// (with a message) for names the program cannot edit, and for new names that are not names.
 pub fn rename(
     program: &Program,
+    abs: Abs<'_>,
     def: &Def,
     new_name: &str,
     is_read_only: impl Fn(FileId) -> bool,
@@ -142,7 +153,7 @@ pub fn rename(
             "`{new_name}` is not a name: use lowercase letters, digits and `-`, starting with a letter"
         ));
     }
-    let Some(decl) = def_span(program, def) else {
+    let Some(decl) = def_span(program, abs, def) else {
         return Err("this name has no declaration to rename".to_string());
     };
     if is_read_only(decl.file) {
@@ -151,7 +162,7 @@ pub fn rename(
             program.def_name(def)
         ));
     }
-    Ok(references(program, def)
+    Ok(references(program, abs, def)
         .into_iter()
         .map(|s| (s, new_name.to_string()))
         .collect())
@@ -191,22 +202,23 @@ pub enum SymbolKind {
 }
 
 /// The declarations written in `file`, in source order, service ports as children.
-pub fn symbols(program: &Program, file: FileId) -> Vec<Symbol> {
+pub fn symbols(program: &Program, abs: Abs<'_>, file: FileId) -> Vec<Symbol> {
+    let here = |s: Span| abs(s).file == file;
     let mut out = Vec::new();
-    for n in program.namespaces.values().filter(|n| n.span.file == file) {
+    for n in program.namespaces.values().filter(|n| here(n.span)) {
         out.push(Symbol {
             name: n.name.clone(),
             kind: SymbolKind::Namespace,
-            span: n.span,
+            span: abs(n.span),
             detail: format!("isolate {}", n.isolate.describe()),
             children: Vec::new(),
         });
     }
-    for s in program.services.iter().filter(|s| s.name_span.file == file) {
+    for s in program.services.iter().filter(|s| here(s.name_span)) {
         out.push(Symbol {
             name: s.name.clone(),
             kind: SymbolKind::Service,
-            span: s.name_span,
+            span: abs(s.name_span),
             detail: format!("in {}", s.namespace),
             children: s
                 .ports
@@ -214,31 +226,27 @@ pub fn symbols(program: &Program, file: FileId) -> Vec<Symbol> {
                 .map(|p| Symbol {
                     name: p.name.clone(),
                     kind: SymbolKind::Port,
-                    span: p.span,
+                    span: abs(p.span),
                     detail: format!("= {}", show_ports(&p.values)),
                     children: Vec::new(),
                 })
                 .collect(),
         });
     }
-    for g in program.groups.iter().filter(|g| g.name_span.file == file) {
+    for g in program.groups.iter().filter(|g| here(g.name_span)) {
         out.push(Symbol {
             name: g.name.clone(),
             kind: SymbolKind::Group,
-            span: g.name_span,
+            span: abs(g.name_span),
             detail: format!("= {}", crate::resolve::hir::describe_set(&g.set)),
             children: Vec::new(),
         });
     }
-    for e in program
-        .externals
-        .iter()
-        .filter(|e| e.name_span.file == file)
-    {
+    for e in program.externals.iter().filter(|e| here(e.name_span)) {
         out.push(Symbol {
             name: e.name.clone(),
             kind: SymbolKind::External,
-            span: e.name_span,
+            span: abs(e.name_span),
             detail: format!(
                 "= {}",
                 e.blocks
@@ -250,20 +258,20 @@ pub fn symbols(program: &Program, file: FileId) -> Vec<Symbol> {
             children: Vec::new(),
         });
     }
-    for p in program.ports.values().filter(|p| p.span.file == file) {
+    for p in program.ports.values().filter(|p| here(p.span)) {
         out.push(Symbol {
             name: p.name.clone(),
             kind: SymbolKind::Port,
-            span: p.span,
+            span: abs(p.span),
             detail: format!("= {}", show_ports(&p.values)),
             children: Vec::new(),
         });
     }
-    for t in program.tests.iter().filter(|t| t.span.file == file) {
+    for t in program.tests.iter().filter(|t| here(t.span)) {
         out.push(Symbol {
             name: t.name.clone(),
             kind: SymbolKind::Test,
-            span: t.span,
+            span: abs(t.span),
             detail: format!("{} assertions", t.assertions.len()),
             children: Vec::new(),
         });
@@ -281,15 +289,16 @@ pub struct InlayHint {
 }
 
 /// One hint after every use of a declared port name in `file`.
-pub fn inlay_hints(program: &Program, file: FileId) -> Vec<InlayHint> {
+pub fn inlay_hints(program: &Program, abs: Abs<'_>, file: FileId) -> Vec<InlayHint> {
     let mut out: Vec<InlayHint> = program
         .references
         .iter()
-        .filter(|r| r.span.file == file)
-        .filter_map(|r| {
+        .map(|r| (abs(r.span), r))
+        .filter(|(s, _)| s.file == file)
+        .filter_map(|(span, r)| {
             let values = port_values(program, &r.def)?;
             Some(InlayHint {
-                offset: r.span.end,
+                offset: span.end,
                 label: format!(" = {}", show_ports(&values)),
             })
         })

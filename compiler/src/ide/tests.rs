@@ -3,6 +3,7 @@
 use super::*;
 use crate::db::{self, Database, Workspace};
 use crate::resolve::hir::Def;
+use crate::span::FileId;
 
 const SHOP: &str = include_str!("../../../examples/shop/shop.netpol");
 const SHOP_K8S: &[(&str, &str)] = &[
@@ -40,8 +41,14 @@ fn shop() -> (Database, Workspace) {
 }
 
 fn text_of(db: &Database, ws: Workspace, span: Span) -> String {
-    let (_, text) = db::find_file(db, ws, span.file).unwrap();
+    let span = db::absolute(db, ws, span);
+    let text = db::files_by_id(db, ws)[&span.file].text(db);
     text[span.start..span.end].to_string()
+}
+
+/// The file of the shop example's program file.
+fn shop_file(db: &Database) -> FileId {
+    db.file("shop.netpol").unwrap().id(db)
 }
 
 /// Splits `$0` out of a fixture: the text and the cursor offset.
@@ -54,14 +61,17 @@ fn cursor(fixture: &str) -> (String, usize) {
 fn every_reference_goes_to_a_declaration_of_the_same_name() {
     let (db, ws) = shop();
     let program = &db::resolved(&db, ws).program;
+    let abs = &|s| db::absolute(&db, ws, s);
     assert!(program.references.len() > 20);
     for r in &program.references {
-        let decl = def_span(program, &r.def).unwrap_or_else(|| panic!("{r:?} has no declaration"));
+        let decl =
+            def_span(program, abs, &r.def).unwrap_or_else(|| panic!("{r:?} has no declaration"));
         assert_eq!(text_of(&db, ws, decl), text_of(&db, ws, r.span), "{r:?}");
         // And the name under the cursor at each byte of the use is that reference.
-        for offset in r.span.start..=r.span.end {
+        let s = abs(r.span);
+        for offset in s.start..=s.end {
             assert_eq!(
-                name_at(program, r.span.file, offset).map(|n| n.def),
+                name_at(program, abs, s.file, offset).map(|n| n.def),
                 Some(r.def.clone())
             );
         }
@@ -72,8 +82,9 @@ fn every_reference_goes_to_a_declaration_of_the_same_name() {
 fn references_are_the_declaration_and_every_use() {
     let (db, ws) = shop();
     let program = &db::resolved(&db, ws).program;
-    for (decl, def) in declarations(program) {
-        let refs = references(program, &def);
+    let abs = &|s| db::absolute(&db, ws, s);
+    for (decl, def) in declarations(program, abs) {
+        let refs = references(program, abs, &def);
         assert_eq!(refs.first(), Some(&decl), "{def:?}");
         let uses = program.references.iter().filter(|r| r.def == def).count();
         assert!(refs.len() >= uses, "{def:?}");
@@ -87,12 +98,20 @@ fn references_are_the_declaration_and_every_use() {
 fn rename_edits_every_reference_and_the_result_resolves_the_same() {
     let (db, ws) = shop();
     let program = &db::resolved(&db, ws).program;
+    let abs = &|s| db::absolute(&db, ws, s);
     let checkout = program
         .services
         .iter()
         .position(|s| s.name == "checkout")
         .unwrap();
-    let edits = rename(program, &Def::Service(checkout), "payments-api", |_| false).unwrap();
+    let edits = rename(
+        program,
+        abs,
+        &Def::Service(checkout),
+        "payments-api",
+        |_| false,
+    )
+    .unwrap();
     let mut text = SHOP.to_string();
     let mut sorted = edits.clone();
     sorted.sort_by_key(|(s, _)| std::cmp::Reverse(s.start));
@@ -112,23 +131,25 @@ fn rename_edits_every_reference_and_the_result_resolves_the_same() {
 fn rename_is_refused_for_stdlib_names_and_non_names() {
     let (db, ws) = shop();
     let program = &db::resolved(&db, ws).program;
+    let abs = &|s| db::absolute(&db, ws, s);
     let dns = program
         .groups
         .iter()
         .position(|g| g.name == "kube-dns")
         .unwrap();
-    let std_file = program.groups[dns].name_span.file;
-    let err = rename(program, &Def::Group(dns), "dns2", |f| f == std_file).unwrap_err();
+    let std_file = abs(program.groups[dns].name_span).file;
+    let err = rename(program, abs, &Def::Group(dns), "dns2", |f| f == std_file).unwrap_err();
     assert!(err.contains("standard library"), "{err}");
-    let err = rename(program, &Def::Service(0), "two words", |_| false).unwrap_err();
+    let err = rename(program, abs, &Def::Service(0), "two words", |_| false).unwrap_err();
     assert!(err.contains("is not a name"), "{err}");
-    assert!(rename(program, &Def::Service(0), "service", |_| false).is_err());
+    assert!(rename(program, abs, &Def::Service(0), "service", |_| false).is_err());
 }
 
 #[test]
 fn hover_on_a_service_shows_selector_workloads_ports_and_yaml() {
     let (db, ws) = shop();
     let program = &db::resolved(&db, ws).program;
+    let abs = &|s| db::absolute(&db, ws, s);
     let manifests = db::manifests(&db, ws);
     let emitted = db::emitted(&db, ws).as_deref();
     assert!(emitted.is_some(), "the shop example compiles");
@@ -137,15 +158,9 @@ fn hover_on_a_service_shows_selector_workloads_ports_and_yaml() {
         .iter()
         .find(|s| s.name == "orders-db")
         .unwrap();
-    let (span, text) = hover(
-        program,
-        manifests,
-        emitted,
-        svc.name_span.file,
-        svc.name_span.start,
-    )
-    .unwrap();
-    assert_eq!(span, svc.name_span);
+    let name = abs(svc.name_span);
+    let (span, text) = hover(program, manifests, emitted, abs, name.file, name.start).unwrap();
+    assert_eq!(span, name);
     assert!(text.contains("service orders-db in data"), "{text}");
     assert!(text.contains(&svc.selector.display()), "{text}");
     assert!(text.contains("`postgres` = 5432/TCP"), "{text}");
@@ -170,12 +185,14 @@ fn hover_on_a_service_shows_selector_workloads_ports_and_yaml() {
 fn hover_on_a_connection_shows_its_rules() {
     let (db, ws) = shop();
     let program = &db::resolved(&db, ws).program;
+    let abs = &|s| db::absolute(&db, ws, s);
     let at = SHOP.find("frontend      -> checkout:grpc").unwrap() + "frontend      -".len();
-    let file = program.services[0].span.file;
+    let file = shop_file(&db);
     let (_, text) = hover(
         program,
         db::manifests(&db, ws),
         db::emitted(&db, ws).as_deref(),
+        abs,
         file,
         at,
     )
@@ -251,17 +268,22 @@ fn completion_offers_ports_of_the_target_and_std_modules() {
 fn symbols_list_every_declaration_of_the_file() {
     let (db, ws) = shop();
     let program = &db::resolved(&db, ws).program;
-    let file = program.services[0].span.file;
-    let syms = symbols(program, file);
+    let abs = &|s| db::absolute(&db, ws, s);
+    let file = shop_file(&db);
+    let syms = symbols(program, abs, file);
     let names: Vec<&str> = syms.iter().map(|s| s.name.as_str()).collect();
     for s in &program.services {
         assert!(names.contains(&s.name.as_str()));
     }
-    let decls_in_file = declarations(program)
+    let decls_in_file = declarations(program, abs)
         .into_iter()
         .filter(|(s, d)| s.file == file && !matches!(d, Def::ServicePort(..)))
         .count()
-        + program.tests.iter().filter(|t| t.span.file == file).count();
+        + program
+            .tests
+            .iter()
+            .filter(|t| abs(t.span).file == file)
+            .count();
     assert_eq!(syms.len(), decls_in_file);
 }
 
@@ -269,12 +291,15 @@ fn symbols_list_every_declaration_of_the_file() {
 fn inlay_hints_give_the_number_behind_every_declared_port_use() {
     let (db, ws) = shop();
     let program = &db::resolved(&db, ws).program;
-    let file = program.services[0].span.file;
-    let hints = inlay_hints(program, file);
+    let abs = &|s| db::absolute(&db, ws, s);
+    let file = shop_file(&db);
+    let hints = inlay_hints(program, abs, file);
     let port_uses = program
         .references
         .iter()
-        .filter(|r| r.span.file == file && matches!(r.def, Def::Port(_) | Def::ServicePort(..)))
+        .filter(|r| {
+            abs(r.span).file == file && matches!(r.def, Def::Port(_) | Def::ServicePort(..))
+        })
         .count();
     assert!(port_uses > 0);
     assert_eq!(hints.len(), port_uses);
@@ -355,18 +380,24 @@ fn allow_dns_fix_silences_w104() {
 fn semantic_tokens_classify_every_reference_and_never_overlap() {
     let (db, ws) = shop();
     let program = &db::resolved(&db, ws).program;
-    let file = program.services[0].span.file;
-    let toks = semantic_tokens(program, file, SHOP);
+    let abs = &|s| db::absolute(&db, ws, s);
+    let file = shop_file(&db);
+    let toks = semantic_tokens(program, abs, file, SHOP);
     for w in toks.windows(2) {
         assert!(w[0].end <= w[1].start, "{w:?}");
     }
-    for r in program.references.iter().filter(|r| r.span.file == file) {
+    for r in program
+        .references
+        .iter()
+        .map(|r| abs(r.span))
+        .filter(|s| s.file == file)
+    {
         assert!(
-            toks.iter().any(|t| t.start == r.span.start
-                && t.end == r.span.end
+            toks.iter().any(|t| t.start == r.start
+                && t.end == r.end
                 && !matches!(t.kind, TokenKind::Keyword | TokenKind::Comment)),
             "{r:?} `{}`",
-            &SHOP[r.span.start..r.span.end]
+            &SHOP[r.start..r.end]
         );
     }
     let comments = SHOP.lines().filter(|l| l.contains("//")).count();

@@ -1,7 +1,7 @@
 //! Semantic tokens: keywords, comments, strings and numbers from the text, and names
 //! classified by what the resolver says they refer to (a service, a group, a port, …).
 
-use super::declarations;
+use super::{Abs, declarations};
 use crate::resolve::hir::{Def, Program};
 use crate::span::FileId;
 
@@ -37,15 +37,21 @@ fn def_kind(def: &Def) -> TokenKind {
 }
 
 /// The tokens of `text` (file `file` of `program`), in order, never overlapping.
-pub fn semantic_tokens(program: &Program, file: FileId, text: &str) -> Vec<SemanticToken> {
+pub fn semantic_tokens(
+    program: &Program,
+    abs: Abs<'_>,
+    file: FileId,
+    text: &str,
+) -> Vec<SemanticToken> {
     let mut named: Vec<(usize, usize, TokenKind, bool)> = program
         .references
         .iter()
-        .filter(|r| r.span.file == file)
-        .map(|r| (r.span.start, r.span.end, def_kind(&r.def), false))
+        .map(|r| (abs(r.span), r))
+        .filter(|(s, _)| s.file == file)
+        .map(|(s, r)| (s.start, s.end, def_kind(&r.def), false))
         .collect();
     named.extend(
-        declarations(program)
+        declarations(program, abs)
             .into_iter()
             .filter(|(s, _)| s.file == file)
             .map(|(s, d)| (s.start, s.end, def_kind(&d), true)),

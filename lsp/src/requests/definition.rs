@@ -18,8 +18,13 @@ pub async fn handle<N: Notifier>(
         .query(path.clone(), move |snap| {
             let file = FileText::at(snap, &path)?;
             let program = snap.program();
-            let name = netpol_compiler::ide::name_at(program, file.id, file.offset(at.position))?;
-            let span = netpol_compiler::ide::def_span(program, &name.def)?;
+            let name = netpol_compiler::ide::name_at(
+                program,
+                &|s| snap.abs(s),
+                file.id,
+                file.offset(at.position),
+            )?;
+            let span = netpol_compiler::ide::def_span(program, &|s| snap.abs(s), &name.def)?;
             location(snap, span).map(GotoDefinitionResponse::Scalar)
         })
         .await?;

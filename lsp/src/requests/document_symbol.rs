@@ -42,7 +42,7 @@ pub async fn handle<N: Notifier>(
     let answer = backend
         .query(path.clone(), move |snap| {
             let file = FileText::at(snap, &path)?;
-            let symbols = ide::symbols(snap.program(), file.id);
+            let symbols = ide::symbols(snap.program(), &|s| snap.abs(s), file.id);
             Some(DocumentSymbolResponse::Nested(
                 symbols.into_iter().map(|s| convert(&file, s)).collect(),
             ))

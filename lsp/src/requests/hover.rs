@@ -22,6 +22,7 @@ pub async fn handle<N: Notifier>(
                 snap.program(),
                 snap.manifests(),
                 snap.emitted(),
+                &|s| snap.abs(s),
                 file.id,
                 offset,
             )?;

@@ -18,7 +18,7 @@ pub async fn handle<N: Notifier>(
             let file = FileText::at(snap, &path)?;
             let (start, end) = (file.offset(range.start), file.offset(range.end));
             Some(
-                netpol_compiler::ide::inlay_hints(snap.program(), file.id)
+                netpol_compiler::ide::inlay_hints(snap.program(), &|s| snap.abs(s), file.id)
                     .into_iter()
                     .filter(|h| h.offset >= start && h.offset <= end)
                     .map(|h| InlayHint {

@@ -18,10 +18,15 @@ pub async fn handle<N: Notifier>(
         .query(path.clone(), move |snap| {
             let file = FileText::at(snap, &path)?;
             let program = snap.program();
-            let name = netpol_compiler::ide::name_at(program, file.id, file.offset(at.position))?;
-            let decl = netpol_compiler::ide::def_span(program, &name.def);
+            let name = netpol_compiler::ide::name_at(
+                program,
+                &|s| snap.abs(s),
+                file.id,
+                file.offset(at.position),
+            )?;
+            let decl = netpol_compiler::ide::def_span(program, &|s| snap.abs(s), &name.def);
             Some(
-                netpol_compiler::ide::references(program, &name.def)
+                netpol_compiler::ide::references(program, &|s| snap.abs(s), &name.def)
                     .into_iter()
                     .filter(|s| with_declaration || Some(*s) != decl)
                     .filter_map(|s| location(snap, s))

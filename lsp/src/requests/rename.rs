@@ -28,12 +28,15 @@ pub async fn prepare<N: Notifier>(
                     return Ok(None);
                 };
                 let program = snap.program();
-                let Some(name) =
-                    netpol_compiler::ide::name_at(program, file.id, file.offset(at.position))
-                else {
+                let Some(name) = netpol_compiler::ide::name_at(
+                    program,
+                    &|s| snap.abs(s),
+                    file.id,
+                    file.offset(at.position),
+                ) else {
                     return Ok(None);
                 };
-                let decl = netpol_compiler::ide::def_span(program, &name.def);
+                let decl = netpol_compiler::ide::def_span(program, &|s| snap.abs(s), &name.def);
                 if decl.is_some_and(|d| snap.is_std(d.file)) {
                     return Err(refused(format!(
                         "`{}` is declared in the standard library, which cannot be renamed",
@@ -64,14 +67,22 @@ pub async fn handle<N: Notifier>(
                 return Ok(None);
             };
             let program = snap.program();
-            let Some(name) =
-                netpol_compiler::ide::name_at(program, file.id, file.offset(at.position))
-            else {
+            let Some(name) = netpol_compiler::ide::name_at(
+                program,
+                &|s| snap.abs(s),
+                file.id,
+                file.offset(at.position),
+            ) else {
                 return Ok(None);
             };
-            let edits =
-                netpol_compiler::ide::rename(program, &name.def, &new_name, |f| snap.is_std(f))
-                    .map_err(refused)?;
+            let edits = netpol_compiler::ide::rename(
+                program,
+                &|s| snap.abs(s),
+                &name.def,
+                &new_name,
+                |f| snap.is_std(f),
+            )
+            .map_err(refused)?;
             let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
             for (span, text) in edits {
                 if let Some(loc) = location(snap, span) {

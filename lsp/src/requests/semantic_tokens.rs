@@ -34,7 +34,12 @@ pub async fn handle<N: Notifier>(
     let answer = backend
         .query(path.clone(), move |snap| {
             let file = FileText::at(snap, &path)?;
-            let tokens = netpol_compiler::ide::semantic_tokens(snap.program(), file.id, &file.text);
+            let tokens = netpol_compiler::ide::semantic_tokens(
+                snap.program(),
+                &|s| snap.abs(s),
+                file.id,
+                &file.text,
+            );
             let mut data = Vec::new();
             let (mut line, mut col) = (0u32, 0u32);
             for t in tokens {

@@ -31,7 +31,7 @@ pub async fn handle<N: Notifier>(
                     let Some(id) = snap.file_id(&file) else {
                         continue;
                     };
-                    for s in ide::symbols(program, id) {
+                    for s in ide::symbols(program, &|s| snap.abs(s), id) {
                         if s.name.to_lowercase().contains(&q) {
                             #[allow(deprecated)] // a required field
                             if let Some(loc) = location(snap, s.span) {
