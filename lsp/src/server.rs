@@ -70,6 +70,11 @@ pub struct State {
     /// were computed at.
     pub(crate) tests: Mutex<Vec<TestRun>>,
     shut_down: Arc<AtomicBool>,
+    /// Orders changes and the requests after them: tower-lsp-server runs handlers
+    /// concurrently, but first polls them in the order the messages came, and this lock
+    /// grants in the order it was asked for. A notification holds it while it changes the
+    /// session; a request waits for it before taking its snapshot.
+    pub(crate) turn: tokio::sync::Mutex<()>,
     pub(crate) watch_files: AtomicBool,
 }
 
@@ -95,6 +100,7 @@ impl<N: Notifier> Backend<N> {
                 publishing: tokio::sync::Mutex::new(BTreeMap::new()),
                 tests: Mutex::new(Vec::new()),
                 shut_down: Arc::new(AtomicBool::new(false)),
+                turn: tokio::sync::Mutex::new(()),
                 watch_files: AtomicBool::new(false),
             }),
         }
@@ -124,6 +130,7 @@ impl<N: Notifier> Backend<N> {
         path: PathBuf,
         f: impl FnOnce(&Snapshot) -> T + Send + 'static,
     ) -> Result<Option<T>> {
+        drop(self.state.turn.lock().await);
         let state = self.state.clone();
         let joined = tokio::task::spawn_blocking(move || {
             let Some(snapshot) = lock(&state.session).snapshot_for(&path) else {

@@ -442,6 +442,33 @@ fn anything(program: &Program) -> Vec<CompletionItem> {
 mod tests {
     use super::*;
 
+    /// KEYWORDS is exactly the grammar's keywords: every `kw_*` rule, the verdicts and the
+    /// directions of grammar/netpol.pest.
+    #[test]
+    fn keywords_are_the_grammars() {
+        let pest = include_str!("../../../grammar/netpol.pest");
+        let mut words: Vec<String> = Vec::new();
+        for line in pest.lines() {
+            let rule = line.split_whitespace().next().unwrap_or_default();
+            let quoted = |l: &str| -> Vec<String> {
+                l.split('"')
+                    .skip(1)
+                    .step_by(2)
+                    .map(str::to_string)
+                    .collect()
+            };
+            if rule.starts_with("kw_") {
+                words.push(quoted(line)[0].clone());
+            } else if rule == "verdict" || rule == "direction" {
+                words.extend(quoted(line.split("!ident_char").next().unwrap()));
+            }
+        }
+        words.sort();
+        let mut ours: Vec<String> = KEYWORDS.iter().map(|k| k.to_string()).collect();
+        ours.sort();
+        assert_eq!(ours, words);
+    }
+
     #[test]
     fn contexts() {
         let ctx = |s: &'static str| {

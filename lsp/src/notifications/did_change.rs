@@ -6,6 +6,7 @@ use crate::server::{Backend, Notifier};
 use tower_lsp_server::ls_types::DidChangeTextDocumentParams;
 
 pub async fn handle<N: Notifier>(backend: &Backend<N>, params: DidChangeTextDocumentParams) {
+    let turn = backend.state.turn.lock().await;
     let Some(path) = crate::requests::path_of(&params.text_document.uri) else {
         return;
     };
@@ -18,6 +19,7 @@ pub async fn handle<N: Notifier>(backend: &Backend<N>, params: DidChangeTextDocu
             s.set_doc(p, version, text);
         })
         .await;
+    drop(turn);
     if changed.is_ok() {
         crate::diagnostics::publish(backend, Some(path)).await;
     }

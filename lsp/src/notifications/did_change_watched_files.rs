@@ -5,6 +5,7 @@ use crate::server::{Backend, Notifier};
 use tower_lsp_server::ls_types::DidChangeWatchedFilesParams;
 
 pub async fn handle<N: Notifier>(backend: &Backend<N>, params: DidChangeWatchedFilesParams) {
+    let turn = backend.state.turn.lock().await;
     let paths: Vec<_> = params
         .changes
         .iter()
@@ -13,11 +14,9 @@ pub async fn handle<N: Notifier>(backend: &Backend<N>, params: DidChangeWatchedF
     if paths.is_empty() {
         return;
     }
-    if backend
-        .with_session(move |s| s.disk_changed(&paths))
-        .await
-        .is_ok()
-    {
+    let changed = backend.with_session(move |s| s.disk_changed(&paths)).await;
+    drop(turn);
+    if changed.is_ok() {
         crate::diagnostics::publish_all(backend).await;
     }
 }

@@ -5,11 +5,13 @@ use crate::server::{Backend, Notifier};
 use tower_lsp_server::ls_types::DidCloseTextDocumentParams;
 
 pub async fn handle<N: Notifier>(backend: &Backend<N>, params: DidCloseTextDocumentParams) {
+    let turn = backend.state.turn.lock().await;
     let Some(path) = crate::requests::path_of(&params.text_document.uri) else {
         return;
     };
-    let p = path.clone();
-    if backend.with_session(move |s| s.close_doc(&p)).await.is_ok() {
+    let closed = backend.with_session(move |s| s.close_doc(&path)).await;
+    drop(turn);
+    if closed.is_ok() {
         crate::diagnostics::publish_all(backend).await;
     }
 }

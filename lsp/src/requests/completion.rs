@@ -1,7 +1,7 @@
 //! `textDocument/completion`: keywords, names, label keys and values from the workloads,
 //! named ports of the target, std modules.
 
-use super::{FileText, path_of};
+use super::on_file;
 use crate::server::{Backend, Notifier};
 use netpol_compiler::ide::CompletionKind;
 use tower_lsp_server::jsonrpc::Result;
@@ -26,31 +26,25 @@ pub async fn handle<N: Notifier>(
     params: CompletionParams,
 ) -> Result<Option<CompletionResponse>> {
     let at = params.text_document_position;
-    let Some(path) = path_of(&at.text_document.uri) else {
-        return Ok(None);
-    };
-    let answer = backend
-        .query(path.clone(), move |snap| {
-            let file = FileText::at(snap, &path)?;
-            let items = netpol_compiler::ide::completions(
-                snap.program(),
-                snap.manifests(),
-                &file.text,
-                file.offset(at.position),
-            );
-            Some(CompletionResponse::Array(
-                items
-                    .into_iter()
-                    .map(|i| CompletionItem {
-                        kind: Some(kind(i.kind)),
-                        detail: Some(i.detail),
-                        insert_text: i.insert,
-                        label: i.label,
-                        ..Default::default()
-                    })
-                    .collect(),
-            ))
-        })
-        .await?;
-    Ok(answer.flatten())
+    on_file(backend, &at.text_document.uri, move |snap, file| {
+        let items = netpol_compiler::ide::completions(
+            snap.program(),
+            snap.manifests(),
+            &file.text,
+            file.offset(at.position),
+        );
+        Some(CompletionResponse::Array(
+            items
+                .into_iter()
+                .map(|i| CompletionItem {
+                    kind: Some(kind(i.kind)),
+                    detail: Some(i.detail),
+                    insert_text: i.insert,
+                    label: i.label,
+                    ..Default::default()
+                })
+                .collect(),
+        ))
+    })
+    .await
 }

@@ -1,6 +1,6 @@
 //! `textDocument/documentSymbol`: the file's declarations (service ports as children).
 
-use super::{FileText, path_of};
+use super::{FileText, on_file};
 use crate::server::{Backend, Notifier};
 use netpol_compiler::ide::{self, Symbol};
 use tower_lsp_server::jsonrpc::Result;
@@ -36,17 +36,11 @@ pub async fn handle<N: Notifier>(
     backend: &Backend<N>,
     params: DocumentSymbolParams,
 ) -> Result<Option<DocumentSymbolResponse>> {
-    let Some(path) = path_of(&params.text_document.uri) else {
-        return Ok(None);
-    };
-    let answer = backend
-        .query(path.clone(), move |snap| {
-            let file = FileText::at(snap, &path)?;
-            let symbols = ide::symbols(snap.program(), &|s| snap.abs(s), file.id);
-            Some(DocumentSymbolResponse::Nested(
-                symbols.into_iter().map(|s| convert(&file, s)).collect(),
-            ))
-        })
-        .await?;
-    Ok(answer.flatten())
+    on_file(backend, &params.text_document.uri, |snap, file| {
+        let symbols = ide::symbols(snap.program(), &|s| snap.abs(s), file.id);
+        Some(DocumentSymbolResponse::Nested(
+            symbols.into_iter().map(|s| convert(file, s)).collect(),
+        ))
+    })
+    .await
 }

@@ -16,10 +16,37 @@ pub mod std_source;
 pub mod workspace_symbol;
 
 use crate::convert::LineIndex;
+use crate::server::{Backend, Notifier};
 use crate::session::{Origin, Snapshot};
+use netpol_compiler::ide::NameAt;
 use netpol_compiler::span::{FileId, Span};
 use std::path::PathBuf;
+use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::{Location, Position, Range, Uri};
+
+/// Runs `f` on a snapshot of the program the document `uri` belongs to, with the document's
+/// text: `None` when it is not a program file (or `f` has no answer).
+pub async fn on_file<N: Notifier, T: Send + 'static>(
+    backend: &Backend<N>,
+    uri: &Uri,
+    f: impl FnOnce(&Snapshot, &FileText) -> Option<T> + Send + 'static,
+) -> Result<Option<T>> {
+    let Some(path) = path_of(uri) else {
+        return Ok(None);
+    };
+    let answer = backend
+        .query(path.clone(), move |snap| {
+            let file = FileText::at(snap, &path)?;
+            f(snap, &file)
+        })
+        .await?;
+    Ok(answer.flatten())
+}
+
+/// The name at a position of a file, as the compiler resolved it.
+pub fn name_at(snap: &Snapshot, file: &FileText, pos: Position) -> Option<NameAt> {
+    netpol_compiler::ide::name_at(snap.program(), &|s| snap.abs(s), file.id, file.offset(pos))
+}
 
 /// The scheme of the standard library's read-only documents (`netpol-std:///std/dns.netpol`).
 pub const STD_SCHEME: &str = "netpol-std";

@@ -1,6 +1,6 @@
 //! `textDocument/references`: every use of a name across the program's files.
 
-use super::{FileText, location, path_of};
+use super::{location, name_at, on_file};
 use crate::server::{Backend, Notifier};
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
@@ -11,28 +11,17 @@ pub async fn handle<N: Notifier>(
 ) -> Result<Option<Vec<Location>>> {
     let at = params.text_document_position;
     let with_declaration = params.context.include_declaration;
-    let Some(path) = path_of(&at.text_document.uri) else {
-        return Ok(None);
-    };
-    let answer = backend
-        .query(path.clone(), move |snap| {
-            let file = FileText::at(snap, &path)?;
-            let program = snap.program();
-            let name = netpol_compiler::ide::name_at(
-                program,
-                &|s| snap.abs(s),
-                file.id,
-                file.offset(at.position),
-            )?;
-            let decl = netpol_compiler::ide::def_span(program, &|s| snap.abs(s), &name.def);
-            Some(
-                netpol_compiler::ide::references(program, &|s| snap.abs(s), &name.def)
-                    .into_iter()
-                    .filter(|s| with_declaration || Some(*s) != decl)
-                    .filter_map(|s| location(snap, s))
-                    .collect(),
-            )
-        })
-        .await?;
-    Ok(answer.flatten())
+    on_file(backend, &at.text_document.uri, move |snap, file| {
+        let name = name_at(snap, file, at.position)?;
+        let abs = &|s| snap.abs(s);
+        let decl = netpol_compiler::ide::def_span(snap.program(), abs, &name.def);
+        Some(
+            netpol_compiler::ide::references(snap.program(), abs, &name.def)
+                .into_iter()
+                .filter(|s| with_declaration || Some(*s) != decl)
+                .filter_map(|s| location(snap, s))
+                .collect(),
+        )
+    })
+    .await
 }

@@ -1,55 +1,35 @@
 //! `textDocument/prepareRename` and `textDocument/rename`: every reference and the
 //! declaration, across files; refused for standard library names.
 
-use super::{FileText, location, path_of};
+use super::{location, name_at, on_file};
 use crate::server::{Backend, Notifier};
 use std::collections::HashMap;
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 
 fn refused(message: String) -> Error {
-    let mut e = Error::invalid_params(message.clone());
-    e.message = message.into();
-    e
+    Error::invalid_params(message)
 }
 
 pub async fn prepare<N: Notifier>(
     backend: &Backend<N>,
     at: TextDocumentPositionParams,
 ) -> Result<Option<PrepareRenameResponse>> {
-    let Some(path) = path_of(&at.text_document.uri) else {
-        return Ok(None);
-    };
-    let answer = backend
-        .query(
-            path.clone(),
-            move |snap| -> Result<Option<PrepareRenameResponse>> {
-                let Some(file) = FileText::at(snap, &path) else {
-                    return Ok(None);
-                };
-                let program = snap.program();
-                let Some(name) = netpol_compiler::ide::name_at(
-                    program,
-                    &|s| snap.abs(s),
-                    file.id,
-                    file.offset(at.position),
-                ) else {
-                    return Ok(None);
-                };
-                let decl = netpol_compiler::ide::def_span(program, &|s| snap.abs(s), &name.def);
-                if decl.is_some_and(|d| snap.is_std(d.file)) {
-                    return Err(refused(format!(
-                        "`{}` is declared in the standard library, which cannot be renamed",
-                        program.def_name(&name.def)
-                    )));
-                }
-                Ok(Some(PrepareRenameResponse::Range(
-                    file.span_range(name.span),
-                )))
-            },
-        )
-        .await?;
-    answer.unwrap_or(Ok(None))
+    let answer = on_file(backend, &at.text_document.uri, move |snap, file| {
+        let name = name_at(snap, file, at.position)?;
+        let program = snap.program();
+        let decl = netpol_compiler::ide::def_span(program, &|s| snap.abs(s), &name.def);
+        Some(if decl.is_some_and(|d| snap.is_std(d.file)) {
+            Err(refused(format!(
+                "`{}` is declared in the standard library, which cannot be renamed",
+                program.def_name(&name.def)
+            )))
+        } else {
+            Ok(PrepareRenameResponse::Range(file.span_range(name.span)))
+        })
+    })
+    .await?;
+    answer.transpose()
 }
 
 pub async fn handle<N: Notifier>(
@@ -58,31 +38,16 @@ pub async fn handle<N: Notifier>(
 ) -> Result<Option<WorkspaceEdit>> {
     let at = params.text_document_position;
     let new_name = params.new_name;
-    let Some(path) = path_of(&at.text_document.uri) else {
-        return Ok(None);
-    };
-    let answer = backend
-        .query(path.clone(), move |snap| -> Result<Option<WorkspaceEdit>> {
-            let Some(file) = FileText::at(snap, &path) else {
-                return Ok(None);
-            };
-            let program = snap.program();
-            let Some(name) = netpol_compiler::ide::name_at(
-                program,
-                &|s| snap.abs(s),
-                file.id,
-                file.offset(at.position),
-            ) else {
-                return Ok(None);
-            };
-            let edits = netpol_compiler::ide::rename(
-                program,
-                &|s| snap.abs(s),
-                &name.def,
-                &new_name,
-                |f| snap.is_std(f),
-            )
-            .map_err(refused)?;
+    let answer = on_file(backend, &at.text_document.uri, move |snap, file| {
+        let name = name_at(snap, file, at.position)?;
+        let edits = netpol_compiler::ide::rename(
+            snap.program(),
+            &|s| snap.abs(s),
+            &name.def,
+            &new_name,
+            |f| snap.is_std(f),
+        );
+        Some(edits.map_err(refused).map(|edits| {
             let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
             for (span, text) in edits {
                 if let Some(loc) = location(snap, span) {
@@ -92,8 +57,9 @@ pub async fn handle<N: Notifier>(
                         .push(TextEdit::new(loc.range, text));
                 }
             }
-            Ok(Some(WorkspaceEdit::new(changes)))
-        })
-        .await?;
-    answer.unwrap_or(Ok(None))
+            WorkspaceEdit::new(changes)
+        }))
+    })
+    .await?;
+    answer.transpose()
 }
