@@ -2,7 +2,7 @@
 //! with secondary labels as related information, a link to the code's entry in
 //! docs/diagnostics.md, and the failed assertions of the last `test` run on save.
 
-use crate::requests::{FileText, location, uri_of};
+use crate::requests::{FileTexts, uri_of};
 use crate::server::{Backend, Notifier, lock};
 use crate::session::{Origin, Snapshot};
 use netpol_compiler::diagnostic::{Code, Diagnostic, Severity};
@@ -44,9 +44,15 @@ fn slug(heading: &str) -> String {
 }
 
 /// One diagnostic in LSP form, and the file it belongs to.
-pub fn to_lsp(snap: &Snapshot, d: &Diagnostic) -> Option<(Origin, lsp::Diagnostic)> {
+pub fn to_lsp(
+    snap: &Snapshot,
+    texts: &mut FileTexts,
+    d: &Diagnostic,
+) -> Option<(Origin, lsp::Diagnostic)> {
     let origin = snap.origin(d.primary.span.file)?;
-    let file = FileText::of(snap, d.primary.span.file)?;
+    let range = texts
+        .get(snap, d.primary.span.file)?
+        .span_range(d.primary.span);
     let mut message = d.message.clone();
     if !d.primary.message.is_empty() {
         message = format!("{message}: {}", d.primary.message);
@@ -59,7 +65,7 @@ pub fn to_lsp(snap: &Snapshot, d: &Diagnostic) -> Option<(Origin, lsp::Diagnosti
         .iter()
         .filter_map(|l| {
             Some(lsp::DiagnosticRelatedInformation {
-                location: location(snap, l.span)?,
+                location: texts.location(snap, l.span)?,
                 message: l.message.clone(),
             })
         })
@@ -71,7 +77,7 @@ pub fn to_lsp(snap: &Snapshot, d: &Diagnostic) -> Option<(Origin, lsp::Diagnosti
     Some((
         origin,
         lsp::Diagnostic {
-            range: file.span_range(d.primary.span),
+            range,
             severity: Some(match d.severity {
                 Severity::Error => lsp::DiagnosticSeverity::ERROR,
                 Severity::Warning => lsp::DiagnosticSeverity::WARNING,
@@ -87,38 +93,85 @@ pub fn to_lsp(snap: &Snapshot, d: &Diagnostic) -> Option<(Origin, lsp::Diagnosti
     ))
 }
 
-/// The diagnostics of every file of a snapshot's program (empty lists included, so fixed
-/// problems clear), with `extra` (failed test assertions) added.
-fn per_file(
-    snap: &Snapshot,
-    extra: &[(PathBuf, lsp::Diagnostic)],
-) -> BTreeMap<PathBuf, Vec<lsp::Diagnostic>> {
-    let mut out: BTreeMap<PathBuf, Vec<lsp::Diagnostic>> = snap
-        .disk_files()
-        .into_iter()
-        .map(|p| (p, Vec::new()))
-        .collect();
-    for d in snap.diagnostics() {
-        if let Some((Origin::Disk(p), diag)) = to_lsp(snap, d) {
-            out.entry(p).or_default().push(diag);
-        }
-    }
-    for (p, d) in extra {
-        out.entry(p.clone()).or_default().push(d.clone());
-    }
-    out
+/// What was last sent for one file: the document version, the compiler's diagnostics and the
+/// failed test assertions. Equal again means nothing to send.
+type Sent = (Option<i32>, Vec<Diagnostic>, Vec<lsp::Diagnostic>);
+
+/// What was last published for one program: at which revision, and per file.
+#[derive(Clone, Default)]
+pub struct Published {
+    revision: u64,
+    files: BTreeMap<PathBuf, Sent>,
 }
 
-/// A program's diagnostics at one revision, ready to send.
+/// A program's diagnostics at one revision: per file, what it is, and the LSP form when it
+/// differs from what was last sent.
 struct Batch {
     root: PathBuf,
     revision: u64,
-    files: Vec<(lsp::Uri, Vec<lsp::Diagnostic>, Option<i32>)>,
+    files: Vec<(PathBuf, Sent, Option<Vec<lsp::Diagnostic>>)>,
+}
+
+/// The batch of one snapshot: the diagnostics of every file of the program (empty lists
+/// included, so fixed problems clear), converted only where they changed since `last`.
+fn batch(snap: &Snapshot, extra: &[(PathBuf, lsp::Diagnostic)], last: Option<&Published>) -> Batch {
+    let mut groups: BTreeMap<PathBuf, Sent> = snap
+        .disk_files()
+        .into_iter()
+        .map(|p| {
+            let version = snap.versions.get(&p).copied();
+            (p, (version, Vec::new(), Vec::new()))
+        })
+        .collect();
+    for d in snap.diagnostics() {
+        if let Some(Origin::Disk(p)) = snap.origin(d.primary.span.file) {
+            let version = snap.versions.get(&p).copied();
+            groups
+                .entry(p)
+                .or_insert_with(|| (version, Vec::new(), Vec::new()))
+                .1
+                .push(d.clone());
+        }
+    }
+    for (p, d) in extra {
+        let version = snap.versions.get(p).copied();
+        groups
+            .entry(p.clone())
+            .or_insert_with(|| (version, Vec::new(), Vec::new()))
+            .2
+            .push(d.clone());
+    }
+    let mut texts = FileTexts::default();
+    let files = groups
+        .into_iter()
+        .map(|(path, sent)| {
+            let unchanged = last.and_then(|l| l.files.get(&path)) == Some(&sent);
+            let converted = (!unchanged).then(|| {
+                let mut out: Vec<lsp::Diagnostic> = sent
+                    .1
+                    .iter()
+                    .filter_map(|d| to_lsp(snap, &mut texts, d).map(|(_, l)| l))
+                    .collect();
+                out.extend(sent.2.iter().cloned());
+                out
+            });
+            (path, sent, converted)
+        })
+        .collect();
+    Batch {
+        root: snap.root().to_path_buf(),
+        revision: snap.revision,
+        files,
+    }
 }
 
 /// Computes and publishes the diagnostics of the program `path` belongs to (every program
-/// when `None`). A computation cancelled by a newer edit publishes nothing: the newer one will.
+/// when `None`), sending only the files whose diagnostics or version changed. Publishing is
+/// serialized, and a result older than the last one sent is dropped; a computation
+/// cancelled by a newer edit publishes nothing (the newer one will).
 pub async fn publish<N: Notifier>(backend: &Backend<N>, path: Option<PathBuf>) {
+    let mut published = backend.state.publishing.lock().await;
+    let last = published.clone();
     let state = backend.state.clone();
     let computed = tokio::task::spawn_blocking(move || {
         let snaps = {
@@ -136,19 +189,10 @@ pub async fn publish<N: Notifier>(backend: &Backend<N>, path: Option<PathBuf>) {
                 .filter(|(root, rev, _)| root == snap.root() && *rev == snap.revision)
                 .flat_map(|(_, _, ds)| ds.iter().cloned())
                 .collect();
-            let files =
-                salsa::Cancelled::catch(AssertUnwindSafe(|| per_file(&snap, &extra))).ok()?;
-            batches.push(Batch {
-                root: snap.root().to_path_buf(),
-                revision: snap.revision,
-                files: files
-                    .into_iter()
-                    .filter_map(|(p, ds)| {
-                        let version = snap.versions.get(&p).copied();
-                        Some((uri_of(&Origin::Disk(p))?, ds, version))
-                    })
-                    .collect(),
-            });
+            let prev = last.get(snap.root());
+            batches.push(
+                salsa::Cancelled::catch(AssertUnwindSafe(|| batch(&snap, &extra, prev))).ok()?,
+            );
         }
         Some(batches)
     })
@@ -156,27 +200,29 @@ pub async fn publish<N: Notifier>(backend: &Backend<N>, path: Option<PathBuf>) {
     let Ok(Some(batches)) = computed else {
         return;
     };
-    let mut published = backend.state.publishing.lock().await;
     for batch in batches {
-        let (last_revision, last_uris) = published.entry(batch.root.clone()).or_default();
-        if batch.revision < *last_revision {
+        let entry = published.entry(batch.root.clone()).or_default();
+        if batch.revision < entry.revision {
             continue;
         }
-        *last_revision = batch.revision;
-        let uris: Vec<lsp::Uri> = batch.files.iter().map(|(u, _, _)| u.clone()).collect();
-        for gone in last_uris.iter().filter(|u| !uris.contains(u)) {
-            backend
-                .client
-                .publish_diagnostics(gone.clone(), Vec::new(), None)
-                .await;
+        entry.revision = batch.revision;
+        let now: Vec<&PathBuf> = batch.files.iter().map(|(p, _, _)| p).collect();
+        for gone in entry.files.keys().filter(|p| !now.contains(p)) {
+            if let Some(uri) = uri_of(&Origin::Disk(gone.clone())) {
+                backend
+                    .client
+                    .publish_diagnostics(uri, Vec::new(), None)
+                    .await;
+            }
         }
-        *last_uris = uris;
-        for (uri, diags, version) in batch.files {
-            backend
-                .client
-                .publish_diagnostics(uri, diags, version)
-                .await;
+        let mut files = BTreeMap::new();
+        for (path, sent, converted) in batch.files {
+            if let (Some(diags), Some(uri)) = (converted, uri_of(&Origin::Disk(path.clone()))) {
+                backend.client.publish_diagnostics(uri, diags, sent.0).await;
+            }
+            files.insert(path, sent);
         }
+        entry.files = files;
     }
 }
 

@@ -65,7 +65,7 @@ pub struct State {
     session: Mutex<Session>,
     /// Serializes publishing, so an older result never overwrites a newer one: per program
     /// root, the revision last published and the files it published to.
-    pub(crate) publishing: tokio::sync::Mutex<BTreeMap<PathBuf, (u64, Vec<Uri>)>>,
+    pub(crate) publishing: tokio::sync::Mutex<BTreeMap<PathBuf, crate::diagnostics::Published>>,
     /// Failed test assertions from the last save, per program root, with the revision they
     /// were computed at.
     pub(crate) tests: Mutex<Vec<TestRun>>,

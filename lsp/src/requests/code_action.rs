@@ -20,7 +20,8 @@ pub async fn handle<N: Notifier>(
             if s.file != file.id || s.end < start || s.start > end {
                 continue;
             }
-            let lsp_diag = crate::diagnostics::to_lsp(snap, d).map(|(_, l)| l);
+            let lsp_diag = crate::diagnostics::to_lsp(snap, &mut super::FileTexts::default(), d)
+                .map(|(_, l)| l);
             for fix in netpol_compiler::ide::fixes(d, &file.text) {
                 let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
                 for (span, text) in fix.edits {

@@ -103,7 +103,26 @@ impl FileText {
 
 /// Where a span is, as an LSP location (stdlib spans get `netpol-std:` URIs).
 pub fn location(snap: &Snapshot, span: Span) -> Option<Location> {
-    let uri = uri_of(&snap.origin(span.file)?)?;
-    let file = FileText::of(snap, span.file)?;
-    Some(Location::new(uri, file.span_range(span)))
+    FileTexts::default().location(snap, span)
+}
+
+/// Files' texts and line indexes, each built once (for answers with many spans).
+#[derive(Default)]
+pub struct FileTexts {
+    cache: std::collections::HashMap<FileId, Option<FileText>>,
+}
+
+impl FileTexts {
+    pub fn get(&mut self, snap: &Snapshot, id: FileId) -> Option<&FileText> {
+        self.cache
+            .entry(id)
+            .or_insert_with(|| FileText::of(snap, id))
+            .as_ref()
+    }
+
+    pub fn location(&mut self, snap: &Snapshot, span: Span) -> Option<Location> {
+        let uri = uri_of(&snap.origin(span.file)?)?;
+        let file = self.get(snap, span.file)?;
+        Some(Location::new(uri, file.span_range(span)))
+    }
 }
