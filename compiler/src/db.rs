@@ -321,16 +321,20 @@ pub fn file_diagnostics(db: &dyn Db, ws: Workspace, file: SourceFile) -> &[Diagn
         .map_or(&[], Vec::as_slice)
 }
 
-/// Every diagnostic of the program, sorted: the union of the files' diagnostics.
+/// Every diagnostic of the program: the union of the files' diagnostics, by file path, then
+/// by position (ids, which follow the order files were added, never decide the order).
 #[salsa::tracked(returns(ref))]
 pub fn diagnostics(db: &dyn Db, ws: Workspace) -> Vec<Diagnostic> {
-    let mut out: Vec<Diagnostic> = diagnostics_by_file(db, ws)
-        .values()
-        .flatten()
-        .cloned()
+    let by_id = files_by_id(db, ws);
+    let mut files: Vec<(&str, &Vec<Diagnostic>)> = diagnostics_by_file(db, ws)
+        .iter()
+        .map(|(id, d)| (by_id.get(id).map_or("", |f| f.path(db).as_str()), d))
         .collect();
-    sort_diagnostics(&mut out);
-    out
+    files.sort_by_key(|(path, _)| *path);
+    files
+        .into_iter()
+        .flat_map(|(_, d)| d.iter().cloned())
+        .collect()
 }
 
 /// `path:line` of every item's anchor, for the `netpol.dev/source` annotation: changes only

@@ -15,165 +15,112 @@ pub enum Severity {
     Warning,
 }
 
-/// Every diagnostic the compiler can produce. Codes are stable: never renumber one.
-/// docs/diagnostics.md documents each (a test checks that it does).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Code {
-    /// E001: the text does not follow the grammar.
-    Syntax,
-    /// E002: a name that no declaration or import defines.
-    UnknownName,
-    /// E003: a service in a namespace the program does not declare.
-    UnknownNamespace,
-    /// E004: a port name that neither the target, the program, nor the target's containers define.
-    UnknownPort,
-    /// E005: `use` of a module or name the standard library does not have.
-    UnknownModule,
-    /// E006: two declarations with one name.
-    Duplicate,
-    /// E007: a label key that Kubernetes would reject.
-    InvalidLabelKey,
-    /// E008: a label value that Kubernetes would reject.
-    InvalidLabelValue,
-    /// E009: an address block that does not parse or has host bits set.
-    InvalidCidr,
-    /// E010: an `except` block that is not inside one of the external's blocks.
-    ExceptOutsideBlock,
-    /// E011: a port number outside 1..=65535.
-    PortOutOfRange,
-    /// E012: a port range whose end is below its start.
-    EmptyPortRange,
-    /// E013: a connection target without a port.
-    MissingPort,
-    /// E014: a selector that matches no workload in its namespace.
-    SelectorMatchesNothing,
-    /// E015: a named port that the destination's containers do not declare.
-    NamedPortNotDeclared,
-    /// E016: a service that isolates fewer directions than its namespace.
-    NarrowsNamespaceIsolation,
-    /// E017: a name that cannot be a Kubernetes object name.
-    InvalidName,
-    /// E018: a name of the wrong kind in this place.
-    WrongKind,
-    /// E019: a named port on an address block, which Kubernetes cannot resolve.
-    NamedPortOnExternal,
-    /// E020: a workload manifest that cannot be read.
-    InvalidManifest,
-    /// E021: two emitted policies with the same name in one namespace.
-    PolicyNameClash,
-    /// E022: an `except` list that names an external with its own `except`.
-    NestedExcept,
-    /// E023: a service without a `select`.
-    MissingSelector,
-    /// E024: a selector that no pod can satisfy.
-    UnsatisfiableSelector,
-    /// E025: a `workloads` pattern that matches no file, or a file that cannot be read.
-    NoManifests,
-    /// W101: a port number that no container of the destination exposes.
-    PortNotExposed,
-    /// W102: a namespace that no workload manifest mentions.
-    NamespaceNotInManifests,
-    /// W103: a peer or port that allows much more than a service usually needs.
-    BroadPeer,
-    /// W104: an egress-isolated service that cannot reach DNS.
-    NoDnsEgress,
-    /// W105: two services whose selectors can select the same pod.
-    OverlappingServices,
-    /// W106: a service that no connection mentions.
-    ServiceWithoutConnections,
-    /// W107: a group, external, port or import that nothing uses.
-    Unused,
-    /// W108: a selector on a label that controllers generate.
-    GeneratedLabel,
-    /// W109: a service that reaches both the internet and other services of the cluster.
-    InternetAndCluster,
-    /// W110: pods that ask to be scraped, which no monitoring group may reach.
-    ScrapeNotAllowed,
-    /// W111: pods behind an Ingress, which no ingress controller group may reach.
-    IngressBackendNotAllowed,
+macro_rules! codes {
+    ($($(#[doc = $doc:literal])+ $variant:ident = $code:literal,)+) => {
+        /// Every diagnostic the compiler can produce. Codes are stable: never renumber one.
+        /// docs/diagnostics.md documents each (a test checks that it does). The one table
+        /// below gives each code's variant, number and one-line summary.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code {
+            $($(#[doc = $doc])+ $variant,)+
+        }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)+];
+
+            /// The stable code: `E001`, `W101`, …
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $code,)+
+                }
+            }
+
+            /// What the code means, in one line (the table's doc comment).
+            pub fn summary(self) -> &'static str {
+                match self {
+                    $(Code::$variant => concat!($($doc),+).trim_ascii(),)+
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    /// the text does not follow the grammar
+    Syntax = "E001",
+    /// a name that no declaration or import defines
+    UnknownName = "E002",
+    /// a service in a namespace the program does not declare
+    UnknownNamespace = "E003",
+    /// a port name that neither the target, the program, nor the target's containers define
+    UnknownPort = "E004",
+    /// `use` of a module or name the standard library does not have
+    UnknownModule = "E005",
+    /// two declarations with one name
+    Duplicate = "E006",
+    /// a label key that Kubernetes would reject
+    InvalidLabelKey = "E007",
+    /// a label value that Kubernetes would reject
+    InvalidLabelValue = "E008",
+    /// an address block that does not parse or has host bits set
+    InvalidCidr = "E009",
+    /// an `except` block that is not inside one of the external's blocks
+    ExceptOutsideBlock = "E010",
+    /// a port number outside 1..=65535
+    PortOutOfRange = "E011",
+    /// a port range whose end is below its start
+    EmptyPortRange = "E012",
+    /// a connection target without a port
+    MissingPort = "E013",
+    /// a selector that matches no workload in its namespace
+    SelectorMatchesNothing = "E014",
+    /// a named port that the destination's containers do not declare
+    NamedPortNotDeclared = "E015",
+    /// a service that isolates fewer directions than its namespace
+    NarrowsNamespaceIsolation = "E016",
+    /// a name that cannot be a Kubernetes object name
+    InvalidName = "E017",
+    /// a name of the wrong kind in this place
+    WrongKind = "E018",
+    /// a named port on an address block, which Kubernetes cannot resolve
+    NamedPortOnExternal = "E019",
+    /// a workload manifest that cannot be read
+    InvalidManifest = "E020",
+    /// two emitted policies with the same name in one namespace
+    PolicyNameClash = "E021",
+    /// an `except` list that names an external with its own `except`
+    NestedExcept = "E022",
+    /// a service without a `select`
+    MissingSelector = "E023",
+    /// a selector that no pod can satisfy
+    UnsatisfiableSelector = "E024",
+    /// a `workloads` pattern that matches no file, or a file that cannot be read
+    NoManifests = "E025",
+    /// a port number that no container of the destination exposes
+    PortNotExposed = "W101",
+    /// a namespace that no workload manifest mentions
+    NamespaceNotInManifests = "W102",
+    /// a peer or port that allows much more than a service usually needs
+    BroadPeer = "W103",
+    /// an egress-isolated service that cannot reach DNS
+    NoDnsEgress = "W104",
+    /// two services whose selectors can select the same pod
+    OverlappingServices = "W105",
+    /// a service that no connection mentions
+    ServiceWithoutConnections = "W106",
+    /// a group, external, port or import that nothing uses
+    Unused = "W107",
+    /// a selector on a label that controllers generate
+    GeneratedLabel = "W108",
+    /// a service that reaches both the internet and other services of the cluster
+    InternetAndCluster = "W109",
+    /// pods that ask to be scraped, which no monitoring group may reach
+    ScrapeNotAllowed = "W110",
+    /// pods behind an Ingress, which no ingress controller group may reach
+    IngressBackendNotAllowed = "W111",
 }
 
 impl Code {
-    pub const ALL: &'static [Code] = &[
-        Code::Syntax,
-        Code::UnknownName,
-        Code::UnknownNamespace,
-        Code::UnknownPort,
-        Code::UnknownModule,
-        Code::Duplicate,
-        Code::InvalidLabelKey,
-        Code::InvalidLabelValue,
-        Code::InvalidCidr,
-        Code::ExceptOutsideBlock,
-        Code::PortOutOfRange,
-        Code::EmptyPortRange,
-        Code::MissingPort,
-        Code::SelectorMatchesNothing,
-        Code::NamedPortNotDeclared,
-        Code::NarrowsNamespaceIsolation,
-        Code::InvalidName,
-        Code::WrongKind,
-        Code::NamedPortOnExternal,
-        Code::InvalidManifest,
-        Code::PolicyNameClash,
-        Code::NestedExcept,
-        Code::MissingSelector,
-        Code::UnsatisfiableSelector,
-        Code::NoManifests,
-        Code::PortNotExposed,
-        Code::NamespaceNotInManifests,
-        Code::BroadPeer,
-        Code::NoDnsEgress,
-        Code::OverlappingServices,
-        Code::ServiceWithoutConnections,
-        Code::Unused,
-        Code::GeneratedLabel,
-        Code::InternetAndCluster,
-        Code::ScrapeNotAllowed,
-        Code::IngressBackendNotAllowed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::Syntax => "E001",
-            Code::UnknownName => "E002",
-            Code::UnknownNamespace => "E003",
-            Code::UnknownPort => "E004",
-            Code::UnknownModule => "E005",
-            Code::Duplicate => "E006",
-            Code::InvalidLabelKey => "E007",
-            Code::InvalidLabelValue => "E008",
-            Code::InvalidCidr => "E009",
-            Code::ExceptOutsideBlock => "E010",
-            Code::PortOutOfRange => "E011",
-            Code::EmptyPortRange => "E012",
-            Code::MissingPort => "E013",
-            Code::SelectorMatchesNothing => "E014",
-            Code::NamedPortNotDeclared => "E015",
-            Code::NarrowsNamespaceIsolation => "E016",
-            Code::InvalidName => "E017",
-            Code::WrongKind => "E018",
-            Code::NamedPortOnExternal => "E019",
-            Code::InvalidManifest => "E020",
-            Code::PolicyNameClash => "E021",
-            Code::NestedExcept => "E022",
-            Code::MissingSelector => "E023",
-            Code::UnsatisfiableSelector => "E024",
-            Code::NoManifests => "E025",
-            Code::PortNotExposed => "W101",
-            Code::NamespaceNotInManifests => "W102",
-            Code::BroadPeer => "W103",
-            Code::NoDnsEgress => "W104",
-            Code::OverlappingServices => "W105",
-            Code::ServiceWithoutConnections => "W106",
-            Code::Unused => "W107",
-            Code::GeneratedLabel => "W108",
-            Code::InternetAndCluster => "W109",
-            Code::ScrapeNotAllowed => "W110",
-            Code::IngressBackendNotAllowed => "W111",
-        }
-    }
-
     pub fn severity(self) -> Severity {
         if self.as_str().starts_with('E') {
             Severity::Error
@@ -333,4 +280,30 @@ pub fn to_codespan(diag: &Diagnostic, ids: &HashMap<FileId, usize>) -> cs::Diagn
         .with_message(diag.message.clone())
         .with_labels(labels)
         .with_notes(notes)
+}
+
+#[cfg(test)]
+mod code_table_tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn codes_are_unique_well_formed_and_summarised() {
+        let codes: BTreeSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(codes.len(), Code::ALL.len());
+        for c in Code::ALL {
+            let s = c.as_str();
+            assert!(
+                s.len() == 4 && (s.starts_with('E') || s.starts_with('W')),
+                "{s}"
+            );
+            assert_eq!(c.severity() == Severity::Error, s.starts_with('E'));
+            let summary = c.summary();
+            assert!(
+                !summary.is_empty() && !summary.ends_with('.'),
+                "{s}: {summary:?}"
+            );
+            assert!(!summary.contains(s), "{s}: the summary repeats the code");
+        }
+    }
 }

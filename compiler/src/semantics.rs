@@ -96,11 +96,9 @@ fn in_peer(
             let (Some(set), Some(pod)) = (p.pod_set(kind), cluster.pods.get(*i)) else {
                 return false;
             };
-            let ns_ok = match &set.ns {
-                NsScope::Named(n) => *n == pod.namespace,
-                NsScope::Selector(s) => s.matches(&namespace_labels(manifests, &pod.namespace)),
-            };
-            ns_ok && set.pods.matches(&pod.labels)
+            set.contains(&pod.namespace, &pod.labels, || {
+                namespace_labels(manifests, &pod.namespace)
+            })
         }
     }
 }

@@ -251,19 +251,14 @@ fn endpoints(
 }
 
 fn in_set(set: &PodSet, pod: &Pod, cluster: &Cluster, manifests: &Manifests) -> bool {
-    let ns_ok = match &set.ns {
-        NsScope::Named(n) => *n == pod.namespace,
-        NsScope::Selector(s) => {
-            let labels = cluster
-                .namespaces
-                .iter()
-                .find(|n| n.name == pod.namespace)
-                .map(|n| n.labels.clone())
-                .unwrap_or_else(|| namespace_labels(manifests, &pod.namespace));
-            s.matches(&labels)
-        }
-    };
-    ns_ok && set.pods.matches(&pod.labels)
+    set.contains(&pod.namespace, &pod.labels, || {
+        cluster
+            .namespaces
+            .iter()
+            .find(|n| n.name == pod.namespace)
+            .map(|n| n.labels.clone())
+            .unwrap_or_else(|| namespace_labels(manifests, &pod.namespace))
+    })
 }
 
 /// One address per block, inside it and outside its excepts.

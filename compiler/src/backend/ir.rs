@@ -8,12 +8,13 @@ use crate::resolve::hir::{Dirs, IpBlock};
 use crate::span::Span;
 use std::collections::{BTreeMap, BTreeSet};
 
-pub const NAME_LABEL: &str = "kubernetes.io/metadata.name";
-
 /// The selector of one namespace by name.
 pub fn ns_by_name(name: &str) -> Sel {
     let mut s = Sel::all();
-    s.require(NAME_LABEL, crate::k8s::selector::Constraint::eq(name));
+    s.require(
+        crate::k8s::names::NAMESPACE_NAME_LABEL,
+        crate::k8s::selector::Constraint::eq(name),
+    );
     s
 }
 

@@ -134,10 +134,7 @@ impl Lowering<'_> {
 
     /// Does `set` contain pods of namespace `ns`?
     fn covers_namespace(&self, set: &PodSet, ns: &str) -> bool {
-        match &set.ns {
-            NsScope::Named(n) => n == ns,
-            NsScope::Selector(s) => s.matches(&namespace_labels(self.manifests, ns)),
-        }
+        set.ns.contains(ns, || namespace_labels(self.manifests, ns))
     }
 
     fn peer_label(&self, kind: &PeerKind) -> String {

@@ -127,11 +127,9 @@ fn matching<'m>(manifests: &'m Manifests, p: &Program, kind: &PeerKind) -> Vec<&
         .workloads
         .iter()
         .filter(|w| {
-            let ns_ok = match &set.ns {
-                NsScope::Named(n) => *n == w.namespace,
-                NsScope::Selector(s) => s.matches(&namespace_labels(manifests, &w.namespace)),
-            };
-            ns_ok && set.pods.matches(&w.labels)
+            set.contains(&w.namespace, &w.labels, || {
+                namespace_labels(manifests, &w.namespace)
+            })
         })
         .collect()
 }

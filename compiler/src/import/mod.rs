@@ -52,6 +52,7 @@ use crate::k8s::selector::{Constraint, Sel, Values};
 use crate::k8s::workloads::{Manifests, Workload};
 use crate::resolve::hir::Dirs;
 use crate::resolve::namespace_labels;
+use crate::syntax::keywords;
 
 /// What [`import`] produces.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -359,32 +360,6 @@ struct Importer<'a> {
     used: BTreeSet<String>,
     notes: Vec<String>,
 }
-
-/// The words that cannot be a name, plus the keywords recognised by position, which would
-/// read badly as names.
-const RESERVED: &[&str] = &[
-    "namespace",
-    "namespaces",
-    "cluster",
-    "services",
-    "pods",
-    "except",
-    "not",
-    "in",
-    "use",
-    "workloads",
-    "service",
-    "group",
-    "external",
-    "port",
-    "test",
-    "select",
-    "isolate",
-    "ingress",
-    "egress",
-    "allowed",
-    "denied",
-];
 
 impl Importer<'_> {
     /// The namespace labels the compiler sees for `ns`.
@@ -1942,18 +1917,7 @@ fn port(p: &NetworkPolicyPort) -> Result<RulePort, String> {
 /// A namespace name netpol can write after `namespace`: it starts with a letter and is not a
 /// reserved word (Kubernetes also allows a leading digit).
 fn is_name(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && ![
-            "namespace",
-            "namespaces",
-            "cluster",
-            "services",
-            "pods",
-            "except",
-            "not",
-            "in",
-        ]
-        .contains(&name)
+    name.starts_with(|c: char| c.is_ascii_alphabetic()) && !keywords::is_reserved(name)
 }
 
 /// A port name netpol can write: a name of the grammar that is not a keyword.
@@ -1966,7 +1930,7 @@ fn is_port_name(name: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && !name.ends_with('-')
-        && !RESERVED.contains(&name)
+        && !keywords::is_keyword(name)
 }
 
 fn port_range_text(protocol: Protocol, start: u16, end: u16) -> String {
@@ -2017,7 +1981,7 @@ fn sanitize(name: &str) -> String {
     if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
         s = format!("np-{s}");
     }
-    if RESERVED.contains(&s.as_str()) {
+    if keywords::is_keyword(&s) {
         s.push_str("-policy");
     }
     truncate(&s, 63)

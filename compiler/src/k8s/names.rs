@@ -1,5 +1,8 @@
 //! Kubernetes naming rules (label keys and values, object names) and "did you mean" hints.
 
+/// The label Kubernetes puts on every namespace, with its name as the value.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
 /// Why a label key is invalid, or `None` when Kubernetes accepts it.
 pub fn label_key_problem(key: &str) -> Option<String> {
     let (prefix, name) = match key.rsplit_once('/') {

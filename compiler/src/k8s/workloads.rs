@@ -76,6 +76,22 @@ pub struct Manifests {
 }
 
 impl Manifests {
+    /// The labels of a namespace: those its manifest declares, plus the name label that
+    /// Kubernetes sets on every namespace.
+    pub fn namespace_labels(&self, ns: &str) -> BTreeMap<String, String> {
+        let mut labels = self
+            .namespaces
+            .iter()
+            .find(|n| n.name == ns)
+            .map(|n| n.labels.clone())
+            .unwrap_or_default();
+        labels.insert(
+            crate::k8s::names::NAMESPACE_NAME_LABEL.to_string(),
+            ns.to_string(),
+        );
+        labels
+    }
+
     pub fn extend(&mut self, other: Manifests) {
         self.workloads.extend(other.workloads);
         self.namespaces.extend(other.namespaces);
@@ -197,7 +213,10 @@ fn read_object(value: &Value, span: Span, default_ns: &str, out: &mut Manifests)
         ("Namespace", "v1") => serde_json::from_value::<core::Namespace>(value.clone()).map(|ns| {
             let name = ns.metadata.name.unwrap_or_default();
             let mut labels = ns.metadata.labels.unwrap_or_default();
-            labels.insert("kubernetes.io/metadata.name".to_string(), name.clone());
+            labels.insert(
+                crate::k8s::names::NAMESPACE_NAME_LABEL.to_string(),
+                name.clone(),
+            );
             out.namespaces.push(NamespaceInfo { span, name, labels });
             None
         }),

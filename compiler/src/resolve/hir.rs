@@ -60,6 +60,15 @@ impl NsScope {
     pub fn all() -> NsScope {
         NsScope::Selector(Sel::all())
     }
+
+    /// Whether namespace `ns` is in scope; `labels` gives its labels, asked for only when
+    /// the scope selects namespaces by label.
+    pub fn contains(&self, ns: &str, labels: impl FnOnce() -> BTreeMap<String, String>) -> bool {
+        match self {
+            NsScope::Named(n) => n == ns,
+            NsScope::Selector(s) => s.matches(&labels()),
+        }
+    }
 }
 
 /// A set of pods: those matching `pods` in the namespaces of `ns`.
@@ -67,6 +76,19 @@ impl NsScope {
 pub struct PodSet {
     pub ns: NsScope,
     pub pods: Sel,
+}
+
+impl PodSet {
+    /// Whether a pod of namespace `ns` with labels `pod_labels` is in the set; `ns_labels`
+    /// gives the namespace's labels, asked for only when the set selects namespaces by label.
+    pub fn contains(
+        &self,
+        ns: &str,
+        pod_labels: &BTreeMap<String, String>,
+        ns_labels: impl FnOnce() -> BTreeMap<String, String>,
+    ) -> bool {
+        self.pods.matches(pod_labels) && self.ns.contains(ns, ns_labels)
+    }
 }
 
 /// A port name's value: ranges with protocols.

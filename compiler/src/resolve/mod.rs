@@ -1282,11 +1282,9 @@ impl<'a> Resolver<'a> {
             .workloads
             .iter()
             .filter(|w| {
-                let ns_ok = match &set.ns {
-                    NsScope::Named(n) => *n == w.namespace,
-                    NsScope::Selector(s) => s.matches(&self.namespace_labels(&w.namespace)),
-                };
-                ns_ok && set.pods.matches(&w.labels)
+                set.contains(&w.namespace, &w.labels, || {
+                    self.namespace_labels(&w.namespace)
+                })
             })
             .cloned()
             .collect()
@@ -1345,14 +1343,7 @@ impl<'a> Resolver<'a> {
 /// The labels of a namespace: those its manifest declares, plus the name label that
 /// Kubernetes sets on every namespace.
 pub fn namespace_labels(manifests: &Manifests, ns: &str) -> BTreeMap<String, String> {
-    let mut labels = manifests
-        .namespaces
-        .iter()
-        .find(|n| n.name == ns)
-        .map(|n| n.labels.clone())
-        .unwrap_or_default();
-    labels.insert("kubernetes.io/metadata.name".to_string(), ns.to_string());
-    labels
+    manifests.namespace_labels(ns)
 }
 
 fn scoped_name(scope: &Scope, name: &str) -> String {

@@ -2,6 +2,7 @@
 
 pub mod ast;
 pub mod items;
+pub mod keywords;
 pub mod parser;
 
 pub use parser::{Comment, Parsed, parse};

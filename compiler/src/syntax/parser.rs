@@ -3,6 +3,7 @@
 //! it found, every one of them, not only the first.
 
 use super::ast::*;
+use super::keywords::LEADING;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::span::{FileId, Span};
 use pest::Parser as _;
@@ -126,19 +127,6 @@ fn comments(file: FileId, text: &str) -> Vec<Comment> {
     out
 }
 
-const KEYWORDS: &[&str] = &[
-    "use",
-    "workloads",
-    "namespace",
-    "service",
-    "group",
-    "external",
-    "port",
-    "test",
-    "select",
-    "isolate",
-];
-
 struct Lowerer {
     file: FileId,
     errors: Vec<Diagnostic>,
@@ -181,8 +169,8 @@ impl Lowerer {
         });
         if !first_word.is_empty()
             && rest_starts_with_word
-            && !KEYWORDS.contains(&first_word.as_str())
-            && let Some(kw) = KEYWORDS.iter().find(|kw| {
+            && !LEADING.contains(&first_word.as_str())
+            && let Some(kw) = LEADING.iter().find(|kw| {
                 strsim::damerau_levenshtein(kw, &first_word) <= 2 && first_word.len() > 2
             })
         {

@@ -35,7 +35,7 @@ pub use self::rules::{ip_block_contains, peer_matches, port_matches};
 pub use self::selector::selector_matches;
 
 /// The label the control plane sets on every namespace, whose value is the namespace's name.
-pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+pub use crate::k8s::names::NAMESPACE_NAME_LABEL;
 
 /// The namespace of an object whose `metadata.namespace` is absent.
 pub const DEFAULT_NAMESPACE: &str = "default";
