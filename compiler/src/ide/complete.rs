@@ -8,30 +8,7 @@ use crate::k8s::workloads::Manifests;
 use crate::resolve::hir::{PeerKind, Program};
 use std::collections::BTreeSet;
 
-/// The words of the language, offered where a declaration or statement starts.
-pub const KEYWORDS: &[&str] = &[
-    "use",
-    "workloads",
-    "namespace",
-    "namespaces",
-    "service",
-    "services",
-    "group",
-    "external",
-    "port",
-    "test",
-    "select",
-    "isolate",
-    "in",
-    "not",
-    "pods",
-    "cluster",
-    "except",
-    "allowed",
-    "denied",
-    "ingress",
-    "egress",
-];
+pub use crate::syntax::keywords::KEYWORDS;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CompletionKind {
@@ -441,33 +418,6 @@ fn anything(program: &Program) -> Vec<CompletionItem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// KEYWORDS is exactly the grammar's keywords: every `kw_*` rule, the verdicts and the
-    /// directions of grammar/netpol.pest.
-    #[test]
-    fn keywords_are_the_grammars() {
-        let pest = include_str!("../../../grammar/netpol.pest");
-        let mut words: Vec<String> = Vec::new();
-        for line in pest.lines() {
-            let rule = line.split_whitespace().next().unwrap_or_default();
-            let quoted = |l: &str| -> Vec<String> {
-                l.split('"')
-                    .skip(1)
-                    .step_by(2)
-                    .map(str::to_string)
-                    .collect()
-            };
-            if rule.starts_with("kw_") {
-                words.push(quoted(line)[0].clone());
-            } else if rule == "verdict" || rule == "direction" {
-                words.extend(quoted(line.split("!ident_char").next().unwrap()));
-            }
-        }
-        words.sort();
-        let mut ours: Vec<String> = KEYWORDS.iter().map(|k| k.to_string()).collect();
-        ours.sort();
-        assert_eq!(ours, words);
-    }
 
     #[test]
     fn contexts() {
