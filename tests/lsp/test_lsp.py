@@ -46,6 +46,14 @@ async def wait_for(pred, what, timeout=20.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def cleared(client, path):
+    """Waits until the file's diagnostics were published empty."""
+    await wait_for(
+        lambda: uri(path) in client.diagnostics and len(client.diagnostics[uri(path)]) == 0,
+        "diagnostics to clear",
+    )
+
+
 def position_of(text, needle, delta=0):
     """The LSP position (UTF-16) of the first `needle` in `text`, plus `delta` characters."""
     offset = text.index(needle) + delta
@@ -112,7 +120,7 @@ async def test_diagnostics_are_the_clis_and_clear_after_a_fix(client, shop, spec
         assert d.code_description.href.split("#")[0].endswith("docs/diagnostics.md")
     # Fix it: the diagnostics clear.
     change(client, path, text, 3)
-    await wait_for(lambda: uri(path) in client.diagnostics and len(client.diagnostics[uri(path)]) == 0, "diagnostics to clear")
+    await cleared(client, path)
 
 
 @pytest.mark.parametrize("spec", CLIENTS)
@@ -317,7 +325,7 @@ async def test_code_actions_apply_the_did_you_mean_fix(client, shop, spec):
     fixed = apply_edits(broken, fix.edit.changes[uri(path)])
     assert fixed == text
     change(client, path, fixed, 3)
-    await wait_for(lambda: uri(path) in client.diagnostics and len(client.diagnostics[uri(path)]) == 0, "diagnostics to clear")
+    await cleared(client, path)
 
 
 @pytest.mark.parametrize("spec", CLIENTS)

@@ -201,18 +201,27 @@ pub enum SymbolKind {
     Test,
 }
 
+fn leaf(name: String, kind: SymbolKind, span: Span, detail: String) -> Symbol {
+    Symbol {
+        name,
+        kind,
+        span,
+        detail,
+        children: Vec::new(),
+    }
+}
+
 /// The declarations written in `file`, in source order, service ports as children.
 pub fn symbols(program: &Program, abs: Abs<'_>, file: FileId) -> Vec<Symbol> {
     let here = |s: Span| abs(s).file == file;
     let mut out = Vec::new();
     for n in program.namespaces.values().filter(|n| here(n.span)) {
-        out.push(Symbol {
-            name: n.name.clone(),
-            kind: SymbolKind::Namespace,
-            span: abs(n.span),
-            detail: format!("isolate {}", n.isolate.describe()),
-            children: Vec::new(),
-        });
+        out.push(leaf(
+            n.name.clone(),
+            SymbolKind::Namespace,
+            abs(n.span),
+            format!("isolate {}", n.isolate.describe()),
+        ));
     }
     for s in program.services.iter().filter(|s| here(s.name_span)) {
         out.push(Symbol {
@@ -223,24 +232,24 @@ pub fn symbols(program: &Program, abs: Abs<'_>, file: FileId) -> Vec<Symbol> {
             children: s
                 .ports
                 .iter()
-                .map(|p| Symbol {
-                    name: p.name.clone(),
-                    kind: SymbolKind::Port,
-                    span: abs(p.span),
-                    detail: format!("= {}", show_ports(&p.values)),
-                    children: Vec::new(),
+                .map(|p| {
+                    leaf(
+                        p.name.clone(),
+                        SymbolKind::Port,
+                        abs(p.span),
+                        format!("= {}", show_ports(&p.values)),
+                    )
                 })
                 .collect(),
         });
     }
     for g in program.groups.iter().filter(|g| here(g.name_span)) {
-        out.push(Symbol {
-            name: g.name.clone(),
-            kind: SymbolKind::Group,
-            span: abs(g.name_span),
-            detail: format!("= {}", crate::resolve::hir::describe_set(&g.set)),
-            children: Vec::new(),
-        });
+        out.push(leaf(
+            g.name.clone(),
+            SymbolKind::Group,
+            abs(g.name_span),
+            format!("= {}", crate::resolve::hir::describe_set(&g.set)),
+        ));
     }
     for e in program.externals.iter().filter(|e| here(e.name_span)) {
         out.push(Symbol {
@@ -259,22 +268,20 @@ pub fn symbols(program: &Program, abs: Abs<'_>, file: FileId) -> Vec<Symbol> {
         });
     }
     for p in program.ports.values().filter(|p| here(p.span)) {
-        out.push(Symbol {
-            name: p.name.clone(),
-            kind: SymbolKind::Port,
-            span: abs(p.span),
-            detail: format!("= {}", show_ports(&p.values)),
-            children: Vec::new(),
-        });
+        out.push(leaf(
+            p.name.clone(),
+            SymbolKind::Port,
+            abs(p.span),
+            format!("= {}", show_ports(&p.values)),
+        ));
     }
     for t in program.tests.iter().filter(|t| here(t.span)) {
-        out.push(Symbol {
-            name: t.name.clone(),
-            kind: SymbolKind::Test,
-            span: abs(t.span),
-            detail: format!("{} assertions", t.assertions.len()),
-            children: Vec::new(),
-        });
+        out.push(leaf(
+            t.name.clone(),
+            SymbolKind::Test,
+            abs(t.span),
+            format!("{} assertions", t.assertions.len()),
+        ));
     }
     out.sort_by_key(|s| s.span);
     out
