@@ -1,9 +1,13 @@
 //! `netpol`: the command-line driver. It does the I/O (reading programs and manifests,
 //! expanding globs, writing output atomically) around the compiler library.
 
+mod diff_cmd;
 mod files;
+mod git;
+mod graph_cmd;
 mod import_cmd;
 mod output;
+mod review;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use codespan_reporting::term;
@@ -27,7 +31,7 @@ const EXIT_USAGE: u8 = 2;
 which, on which ports) into the minimal, exact set of networking.k8s.io/v1 NetworkPolicy objects, \
 type-checked against the labels and ports that your workloads really carry.\n\n\
 Exit codes: 0 success (warnings allowed), 1 errors in the program, 2 usage or I/O errors.",
-    after_help = "Examples:\n  netpol compile examples/quickstart\n  netpol compile policies/ --out-dir deploy/netpol\n  netpol check policies/ --workloads 'k8s/**/*.yaml'\n  netpol test policies/\n  netpol explain policies/ --from shop/web --to data/db:5432\n  netpol import existing/*.yaml > imported.netpol\n  netpol fmt policies/ --check\n  netpol lsp   (started by editors; see docs/editors.md)\n\nDocs: docs/cli.md, docs/language.md, docs/diagnostics.md, docs/import.md, docs/editors.md"
+    after_help = "Examples:\n  netpol compile examples/quickstart\n  netpol compile policies/ --out-dir deploy/netpol\n  netpol check policies/ --workloads 'k8s/**/*.yaml'\n  netpol test policies/\n  netpol explain policies/ --from shop/web --to data/db:5432\n  netpol import existing/*.yaml > imported.netpol\n  netpol fmt policies/ --check\n  netpol diff --git main..HEAD policies/ --format markdown\n  netpol graph policies/ --format html -o graph.html\n  netpol lsp   (started by editors; see docs/editors.md)\n\nDocs: docs/cli.md, docs/language.md, docs/diagnostics.md, docs/import.md, docs/review.md, docs/editors.md"
 )]
 struct Cli {
     /// When to colour diagnostics.
@@ -153,6 +157,27 @@ Every .netpol file under a workspace folder belongs to the program of the topmos
 as `netpol check FOLDER` would read it."
     )]
     Lsp,
+    /// Which connections a change adds or removes, computed from meaning.
+    #[command(
+        long_about = "Compare two versions of the network policy in connection terms, computed from \
+meaning (the NetworkPolicy evaluator), never from text: the connections between the workloads' pods \
+(and addresses, and pods that do not exist yet) that start or stop being allowed, grouped by service \
+pairs and port sets, and the policy objects that changed.\n\n\
+Examples:\n  netpol diff old/ new/\n  netpol diff --git main..HEAD policies/ --format markdown\n  \
+netpol diff --policies old.yaml new.yaml --workloads 'k8s/*.yaml' --format json\n  \
+netpol diff --git HEAD policies/ --exit-code"
+    )]
+    Diff(diff_cmd::DiffArgs),
+    /// Draw the service graph (DOT, Mermaid, SVG, or an HTML page).
+    #[command(
+        long_about = "Draw a program's service graph: services, groups and externals as nodes, \
+clustered by namespace, edges labelled with ports; DNS and internet peers and warnings (W103, W109) \
+stand out. SVG is laid out by Graphviz when `dot` is on PATH, else by a built-in layout. The HTML page \
+is one self-contained file (pan, zoom, click a node for its connections and policies).\n\n\
+Examples:\n  netpol graph examples/shop --format svg -o shop.svg\n  \
+netpol graph policies/ --format html --diff main -o review.html\n  netpol graph policies/ --format mermaid"
+    )]
+    Graph(graph_cmd::GraphArgs),
     /// Format .netpol files in the one canonical layout (comments are kept).
     Fmt {
         /// `.netpol` files or folders.
@@ -205,6 +230,8 @@ fn main() -> ExitCode {
         Command::Import { files, workloads } => import_cmd::run(&files, &workloads),
         Command::Fmt { paths, check } => output::fmt(&paths, check),
         Command::Lsp => netpol_lsp::run_stdio(),
+        Command::Diff(args) => diff_cmd::run(&args, color),
+        Command::Graph(args) => graph_cmd::run(&args, color),
     };
     ExitCode::from(code)
 }

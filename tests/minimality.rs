@@ -76,10 +76,8 @@ fn no_example_output_has_a_redundant_policy_or_rule() {
         // A group that may live in any namespace (`in cluster`, `in namespaces {…}`) gets a
         // pod in every namespace it matches: the policies made for it there are not redundant.
         for g in &program.groups {
-            let (NsScope::Selector(ns_sel), Some(labels)) = (
-                &g.set.ns,
-                netpol_compiler::testing::synthesize_labels(&g.set.pods),
-            ) else {
+            let (NsScope::Selector(ns_sel), Some(labels)) = (&g.set.ns, g.set.pods.witness())
+            else {
                 continue;
             };
             let namespaces: Vec<String> = cluster

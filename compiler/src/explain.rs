@@ -220,36 +220,49 @@ pub struct MatrixEntry {
     pub allowed: bool,
 }
 
-/// Every ordered pair of pods (a pod to itself included) on every container port of the
-/// destination pod.
-pub fn matrix(policies: &[NetworkPolicy], cluster: &Cluster) -> Vec<MatrixEntry> {
+/// The cells of the matrix, in its order: every ordered pair of pods (by index, a pod to
+/// itself included) on every container port of the destination pod (sorted, deduplicated).
+pub fn cells(cluster: &Cluster) -> Vec<(usize, usize, Protocol, u16)> {
     let mut out = Vec::new();
-    for (i, src) in cluster.pods.iter().enumerate() {
+    for i in 0..cluster.pods.len() {
         for (j, dst) in cluster.pods.iter().enumerate() {
             let mut ports: Vec<(Protocol, u16)> =
                 dst.ports.iter().map(|c| (c.protocol, c.port)).collect();
             ports.sort();
             ports.dedup();
-            for (protocol, port) in ports {
-                let v = eval::evaluate(
-                    policies,
-                    cluster,
-                    &Endpoint::Pod(i),
-                    &Endpoint::Pod(j),
-                    protocol,
-                    port,
-                );
-                out.push(MatrixEntry {
-                    from: format!("{}/{}", src.namespace, src.name),
-                    to: format!("{}/{}", dst.namespace, dst.name),
-                    port,
-                    protocol: protocol.to_string(),
-                    allowed: v.allowed,
-                });
-            }
+            out.extend(
+                ports
+                    .into_iter()
+                    .map(|(protocol, port)| (i, j, protocol, port)),
+            );
         }
     }
     out
+}
+
+/// Every ordered pair of pods (a pod to itself included) on every container port of the
+/// destination pod.
+pub fn matrix(policies: &[NetworkPolicy], cluster: &Cluster) -> Vec<MatrixEntry> {
+    cells(cluster)
+        .into_iter()
+        .map(|(i, j, protocol, port)| {
+            let v = eval::evaluate(
+                policies,
+                cluster,
+                &Endpoint::Pod(i),
+                &Endpoint::Pod(j),
+                protocol,
+                port,
+            );
+            MatrixEntry {
+                from: show(cluster, &Endpoint::Pod(i)),
+                to: show(cluster, &Endpoint::Pod(j)),
+                port,
+                protocol: protocol.to_string(),
+                allowed: v.allowed,
+            }
+        })
+        .collect()
 }
 
 /// The matrix as an aligned table for people.

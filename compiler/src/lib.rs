@@ -7,8 +7,10 @@
 pub mod check;
 pub mod db;
 pub mod diagnostic;
+pub mod diff;
 pub mod explain;
 pub mod fmt;
+pub mod graph;
 pub mod ide;
 pub mod import;
 pub mod resolve;

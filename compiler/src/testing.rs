@@ -4,14 +4,12 @@
 //! without workloads can be tested too).
 
 use crate::k8s::eval::{self, Cluster, ContainerPort, Endpoint, Namespace, Pod, Protocol};
-use crate::k8s::selector::{Sel, Values};
 use crate::k8s::workloads::Manifests;
 use crate::resolve::hir::*;
 use crate::resolve::namespace_labels;
 use crate::semantics::in_blocks;
 use crate::span::Span;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -275,27 +273,6 @@ fn representatives(blocks: &[IpBlock]) -> Vec<IpAddr> {
         .collect()
 }
 
-/// Labels that satisfy a selector (absent keys where absence satisfies it).
-pub fn synthesize_labels(sel: &Sel) -> Option<BTreeMap<String, String>> {
-    if sel.is_unsat() {
-        return None;
-    }
-    let mut labels = BTreeMap::new();
-    for (k, c) in &sel.keys {
-        if c.absent_ok {
-            continue;
-        }
-        let value = match &c.values {
-            Values::In(vals) => vals.iter().next()?.clone(),
-            Values::NotIn(vals) => (0..)
-                .map(|i| format!("netpol-{i}"))
-                .find(|v| !vals.contains(v))?,
-        };
-        labels.insert(k.clone(), value);
-    }
-    Some(labels)
-}
-
 /// The workloads' pods, plus a synthesized pod for every service, group and in-place set of
 /// pods of the program that no workload matches.
 pub fn test_cluster(program: &Program, manifests: &Manifests) -> Cluster {
@@ -341,7 +318,7 @@ pub fn test_cluster(program: &Program, manifests: &Manifests) -> Cluster {
         {
             continue;
         }
-        let Some(labels) = synthesize_labels(&set.pods) else {
+        let Some(labels) = set.pods.witness() else {
             continue;
         };
         let namespace = match &set.ns {
@@ -350,7 +327,7 @@ pub fn test_cluster(program: &Program, manifests: &Manifests) -> Cluster {
                 match cluster.namespaces.iter().find(|n| s.matches(&n.labels)) {
                     Some(n) => n.name.clone(),
                     None => {
-                        let Some(mut ns_labels) = synthesize_labels(s) else {
+                        let Some(mut ns_labels) = s.witness() else {
                             continue;
                         };
                         let ns_name = format!("netpol-synthetic-{}", cluster.namespaces.len());

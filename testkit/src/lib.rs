@@ -12,6 +12,27 @@ use netpol_compiler::db::{self, Database, Workspace};
 use netpol_compiler::diagnostic::Diagnostic;
 use std::path::{Path, PathBuf};
 
+/// What a run of a command gave.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `bin` (pass `env!("CARGO_BIN_EXE_netpol")`) in `dir` with `args`.
+pub fn run(bin: &str, dir: &Path, args: &[&str]) -> Run {
+    let out = std::process::Command::new(bin)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 pub fn root() -> PathBuf {
     // The workspace root: this crate lives in `testkit/`.
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -8,6 +8,20 @@ use crate::resolve::hir::{Dirs, IpBlock};
 use crate::span::Span;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Port ranges `(start, end)` sorted and merged where they overlap or touch.
+pub fn merge_ranges(ranges: impl IntoIterator<Item = (u16, u16)>) -> Vec<(u16, u16)> {
+    let mut sorted: Vec<(u16, u16)> = ranges.into_iter().collect();
+    sorted.sort_unstable();
+    let mut out: Vec<(u16, u16)> = Vec::new();
+    for (s, e) in sorted {
+        match out.last_mut() {
+            Some((_, last)) if u32::from(s) <= u32::from(*last) + 1 => *last = (*last).max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
 /// The selector of one namespace by name.
 pub fn ns_by_name(name: &str) -> Sel {
     let mut s = Sel::all();

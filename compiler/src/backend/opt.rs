@@ -222,7 +222,7 @@ impl PortSet {
             };
         }
         for ranges in self.ranges.values_mut() {
-            *ranges = merge_ranges(ranges);
+            *ranges = merge_ranges(ranges.iter().copied());
         }
         let full: BTreeSet<Protocol> = self
             .ranges
@@ -256,19 +256,6 @@ impl PortSet {
         }
         out
     }
-}
-
-fn merge_ranges(ranges: &[(u16, u16)]) -> Vec<(u16, u16)> {
-    let mut sorted = ranges.to_vec();
-    sorted.sort();
-    let mut out: Vec<(u16, u16)> = Vec::new();
-    for (s, e) in sorted {
-        match out.last_mut() {
-            Some((_, le)) if u32::from(s) <= u32::from(*le) + 1 => *le = (*le).max(e),
-            _ => out.push((s, e)),
-        }
-    }
-    out
 }
 
 /// Groups grants into rules with the fewest entries.

@@ -46,7 +46,7 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::backend::ir::RulePort;
+use crate::backend::ir::{RulePort, merge_ranges};
 use crate::k8s::eval::{self, NAMESPACE_NAME_LABEL as NAME, Protocol};
 use crate::k8s::selector::{Constraint, Sel, Values};
 use crate::k8s::workloads::{Manifests, Workload};
@@ -1594,33 +1594,13 @@ fn selector(sel: Option<&LabelSelector>, namespaces: bool) -> Result<Sel, String
         return Err("no labels satisfy it".into());
     }
     // The evaluator's own validity test: a valid selector matches this witness.
-    if !eval::selector_matches(k8s, &witness(&out)) {
+    if !out
+        .witness()
+        .is_some_and(|w| eval::selector_matches(k8s, &w))
+    {
         return Err("the API server would reject it".into());
     }
     Ok(out)
-}
-
-/// Labels that satisfy a satisfiable selector.
-fn witness(sel: &Sel) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for (k, c) in &sel.keys {
-        match (&c.values, c.absent_ok) {
-            (_, true) => {}
-            (Values::In(s), false) => {
-                if let Some(v) = s.iter().next() {
-                    out.insert(k.clone(), v.clone());
-                }
-            }
-            (Values::NotIn(s), false) => {
-                let fresh = (0..=s.len())
-                    .map(|i| format!("x{i}"))
-                    .find(|v| !s.contains(v))
-                    .unwrap_or_default();
-                out.insert(k.clone(), fresh);
-            }
-        }
-    }
-    out
 }
 
 /// Label keys the grammar cannot write (`in` and `not` start a clause).
@@ -1945,18 +1925,6 @@ fn port_range_text(protocol: Protocol, start: u16, end: u16) -> String {
     } else {
         format!("{start}..{end}{suffix}")
     }
-}
-
-fn merge_ranges(mut ranges: Vec<(u16, u16)>) -> Vec<(u16, u16)> {
-    ranges.sort_unstable();
-    let mut out: Vec<(u16, u16)> = Vec::new();
-    for (s, e) in ranges {
-        match out.last_mut() {
-            Some((_, last)) if u32::from(s) <= u32::from(*last) + 1 => *last = (*last).max(e),
-            _ => out.push((s, e)),
-        }
-    }
-    out
 }
 
 // ------------------------------------------------------------------ names

@@ -145,6 +145,29 @@ pub struct Sel {
 }
 
 impl Sel {
+    /// Labels that satisfy the selector, or `None` when none do: a value for every key that
+    /// must be present (the first allowed value, or a fresh `netpol-N` outside a `notin`),
+    /// nothing for keys whose absence satisfies it.
+    pub fn witness(&self) -> Option<BTreeMap<String, String>> {
+        if self.is_unsat() {
+            return None;
+        }
+        let mut labels = BTreeMap::new();
+        for (k, c) in &self.keys {
+            if c.absent_ok {
+                continue;
+            }
+            let value = match &c.values {
+                Values::In(vals) => vals.iter().next()?.clone(),
+                Values::NotIn(vals) => (0..)
+                    .map(|i| format!("netpol-{i}"))
+                    .find(|v| !vals.contains(v))?,
+            };
+            labels.insert(k.clone(), value);
+        }
+        Some(labels)
+    }
+
     pub fn all() -> Sel {
         Sel::default()
     }

@@ -32,9 +32,6 @@ pub struct Parsed {
 
 /// Parses one file. Never fails, never panics.
 pub fn parse(file: FileId, text: &str) -> Parsed {
-    // Detailed error tracking is costly; only the probes of bad regions need it. (The switch
-    // is process-wide: a parse on another thread at the same time may get terser messages.)
-    pest::set_error_detail(false);
     let mut p = Lowerer {
         file,
         errors: Vec::new(),
@@ -186,9 +183,7 @@ impl Lowerer {
             );
             return;
         }
-        pest::set_error_detail(true);
         let probed = NetpolParser::parse(probe, region);
-        pest::set_error_detail(false);
         let (pos, expected) = match probed {
             Ok(pairs) => {
                 let consumed = pairs.map(|p| p.as_span().end()).max().unwrap_or(0);
@@ -746,29 +741,9 @@ fn found_token(rest: &str) -> (String, usize) {
 fn expected_list(e: &pest::error::Error<Rule>) -> String {
     let mut items: Vec<String> = Vec::new();
     if let pest::error::ErrorVariant::ParsingError { positives, .. } = &e.variant {
+        // Each rule tried, as the words that can start it (derived from the grammar).
         for r in positives {
-            if let Some(n) = rule_name(*r) {
-                items.push(n.to_string());
-            }
-        }
-    }
-    if let Some(attempts) = e.parse_attempts() {
-        for t in attempts.expected_tokens() {
-            // The token type is not exported by pest; its Display is the literal text.
-            let token = t.to_string();
-            if token == "BUILTIN_RULE"
-                || token == "//"
-                || token == "_"
-                || token.contains("..")
-                || token.trim().is_empty()
-                || token.trim_matches('\u{feff}').is_empty()
-            {
-                continue;
-            }
-            let quoted = format!("`{token}`");
-            if !items.contains(&quoted) {
-                items.push(quoted);
-            }
+            items.extend(super::expected::words(&format!("{r:?}"), rule_name));
         }
     }
     items.sort();
@@ -788,35 +763,36 @@ fn expected_list(e: &pest::error::Error<Rule>) -> String {
     }
 }
 
-fn rule_name(rule: Rule) -> Option<&'static str> {
+/// The human name of a grammar rule, by the rule's name in the grammar.
+fn rule_name(rule: &str) -> Option<&'static str> {
     Some(match rule {
-        Rule::name => "a name",
-        Rule::string | Rule::string_inner => "a string",
-        Rule::number => "a number",
-        Rule::label_key => "a label key",
-        Rule::bare_value => "a label value",
-        Rule::cidr => "an address block",
-        Rule::protocol => "`tcp`, `udp` or `sctp`",
-        Rule::direction => "`ingress` or `egress`",
-        Rule::verdict => "`allowed` or `denied`",
-        Rule::kw_use => "`use`",
-        Rule::kw_workloads => "`workloads`",
-        Rule::kw_namespace => "`namespace`",
-        Rule::kw_namespaces => "`namespaces`",
-        Rule::kw_service => "`service`",
-        Rule::kw_services => "`services`",
-        Rule::kw_group => "`group`",
-        Rule::kw_external => "`external`",
-        Rule::kw_port => "`port`",
-        Rule::kw_test => "`test`",
-        Rule::kw_in => "`in`",
-        Rule::kw_not => "`not`",
-        Rule::kw_select => "`select`",
-        Rule::kw_isolate => "`isolate`",
-        Rule::kw_pods => "`pods`",
-        Rule::kw_cluster => "`cluster`",
-        Rule::kw_except => "`except`",
-        Rule::any_port => "`*`",
+        "name" => "a name",
+        "string" | "string_inner" => "a string",
+        "number" => "a number",
+        "label_key" => "a label key",
+        "bare_value" => "a label value",
+        "cidr" => "an address block",
+        "protocol" => "`tcp`, `udp` or `sctp`",
+        "direction" => "`ingress` or `egress`",
+        "verdict" => "`allowed` or `denied`",
+        "kw_use" => "`use`",
+        "kw_workloads" => "`workloads`",
+        "kw_namespace" => "`namespace`",
+        "kw_namespaces" => "`namespaces`",
+        "kw_service" => "`service`",
+        "kw_services" => "`services`",
+        "kw_group" => "`group`",
+        "kw_external" => "`external`",
+        "kw_port" => "`port`",
+        "kw_test" => "`test`",
+        "kw_in" => "`in`",
+        "kw_not" => "`not`",
+        "kw_select" => "`select`",
+        "kw_isolate" => "`isolate`",
+        "kw_pods" => "`pods`",
+        "kw_cluster" => "`cluster`",
+        "kw_except" => "`except`",
+        "any_port" => "`*`",
         _ => return None,
     })
 }
