@@ -33,7 +33,7 @@ const EXIT_USAGE: u8 = 2;
 which, on which ports) into the minimal, exact set of networking.k8s.io/v1 NetworkPolicy objects, \
 type-checked against the labels and ports that your workloads really carry.\n\n\
 Exit codes: 0 success (warnings allowed), 1 errors in the program, 2 usage or I/O errors.",
-    after_help = "Examples:\n  netpol compile examples/quickstart\n  netpol compile policies/ --out-dir deploy/netpol\n  netpol check policies/ --workloads 'k8s/**/*.yaml'\n  netpol test policies/\n  netpol explain policies/ --from shop/web --to data/db:5432\n  netpol import existing/*.yaml > imported.netpol\n  netpol fmt policies/ --check\n  netpol diff --git main..HEAD policies/ --format markdown\n  netpol graph policies/ --format html -o graph.html\n  netpol check policies/ --format sarif > netpol.sarif\n  kustomize build --enable-alpha-plugins --enable-exec .   (netpol krm)\n\nDocs: docs/cli.md, docs/language.md, docs/diagnostics.md, docs/import.md, docs/review.md, docs/integrations.md"
+    after_help = "Examples:\n  netpol compile examples/quickstart\n  netpol compile policies/ --out-dir deploy/netpol\n  netpol check policies/ --workloads 'k8s/**/*.yaml'\n  netpol test policies/\n  netpol explain policies/ --from shop/web --to data/db:5432\n  netpol import existing/*.yaml > imported.netpol\n  netpol fmt policies/ --check\n  netpol diff --git main..HEAD policies/ --format markdown\n  netpol graph policies/ --format html -o graph.html\n  netpol check policies/ --format sarif > netpol.sarif\n  kustomize build --enable-alpha-plugins --enable-exec .   (netpol krm)\n  netpol lsp   (started by editors; see docs/editors.md)\n\nDocs: docs/cli.md, docs/language.md, docs/diagnostics.md, docs/import.md, docs/review.md, docs/integrations.md, docs/editors.md"
 )]
 struct Cli {
     /// When to colour diagnostics.
@@ -171,6 +171,14 @@ netpol import np.yaml --workloads 'k8s/*.yaml' > imported.netpol"
         #[arg(long = "workloads", value_name = "GLOB")]
         workloads: Vec<String>,
     },
+    /// Run the language server on stdin/stdout (for editors; docs/editors.md).
+    #[command(
+        long_about = "Run the netpol language server, speaking the Language Server Protocol on stdin and \
+stdout. Editors start it: the VS Code extension (editors/vscode), Neovim and Helix (docs/editors.md). \
+Every .netpol file under a workspace folder belongs to the program of the topmost folder holding one, \
+as `netpol check FOLDER` would read it."
+    )]
+    Lsp,
     /// Which connections a change adds or removes, computed from meaning.
     #[command(
         long_about = "Compare two versions of the network policy in connection terms, computed from \
@@ -288,6 +296,7 @@ fn main() -> ExitCode {
             Some(config) => krm::run_plugin(&config),
             None => krm::run_function(),
         },
+        Command::Lsp => netpol_lsp::run_stdio(),
         Command::Diff(args) => diff_cmd::run(&args, &cli.allow_outside, color),
         Command::Graph(args) => graph_cmd::run(&args, &cli.allow_outside, color),
     };

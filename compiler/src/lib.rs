@@ -11,6 +11,7 @@ pub mod diff;
 pub mod explain;
 pub mod fmt;
 pub mod graph;
+pub mod ide;
 pub mod import;
 pub mod resolve;
 pub mod semantics;
@@ -31,6 +32,7 @@ pub mod backend {
 pub mod k8s {
     pub mod eval;
     pub mod names;
+    pub mod requested;
     pub mod selector;
     pub mod workloads;
 }

@@ -1,0 +1,2 @@
+" .netpol files are netpol programs.
+autocmd BufRead,BufNewFile *.netpol setfiletype netpol

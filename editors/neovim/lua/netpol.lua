@@ -1,0 +1,46 @@
+-- The netpol language server for Neovim 0.7 to 0.10, with the plain `vim.lsp.start_client`
+-- API (no plugin needed):
+--
+--   require('netpol').setup({ cmd = { 'netpol', 'lsp' } })
+--
+-- One server per root (the nearest folder above the file holding `.git`, else the file's
+-- folder), shared by every .netpol buffer under it.
+local M = {}
+
+local clients = {}
+
+local function root_of(file)
+  local dir = vim.fn.fnamemodify(file, ':p:h')
+  local found = vim.fn.finddir('.git', dir .. ';')
+  if found ~= '' then
+    return vim.fn.fnamemodify(found, ':p:h:h')
+  end
+  return dir
+end
+
+function M.setup(opts)
+  opts = opts or {}
+  local cmd = opts.cmd or { 'netpol', 'lsp' }
+  vim.api.nvim_create_autocmd('FileType', {
+    pattern = 'netpol',
+    callback = function(args)
+      local root = root_of(vim.api.nvim_buf_get_name(args.buf))
+      local id = clients[root]
+      if id == nil or vim.lsp.get_client_by_id(id) == nil then
+        id = vim.lsp.start_client({
+          name = 'netpol',
+          cmd = cmd,
+          root_dir = root,
+          workspace_folders = { { uri = vim.uri_from_fname(root), name = root } },
+          on_attach = opts.on_attach,
+        })
+        clients[root] = id
+      end
+      if id ~= nil then
+        vim.lsp.buf_attach_client(args.buf, id)
+      end
+    end,
+  })
+end
+
+return M

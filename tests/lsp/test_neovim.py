@@ -1,0 +1,89 @@
+"""Headless Neovim (Debian's `neovim`) with the shipped editors/neovim config: open a file,
+wait for diagnostics, request a hover, quit; no server process is left behind."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import NETPOL, ROOT, run_cli
+
+PROGRAM = (
+    "namespace shop\n"
+    'service web in shop {\n  select app = "web"\n}\n'
+    'service api in shop {\n  select app = "api"\n}\n'
+    "web -> apj:80\n"
+)
+
+
+def nvim():
+    found = shutil.which("nvim")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("nvim is not installed (.ci/run installs Debian's neovim)")
+        pytest.skip("nvim is not installed")
+    return found
+
+
+def processes_running(exe):
+    """PIDs of processes whose argv[0] is `exe`."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv0 = f.read().split(b"\0")[0].decode()
+        except OSError:
+            continue
+        if argv0 == str(exe):
+            found.append(int(pid))
+    return found
+
+
+def test_neovim_diagnostics_hover_and_clean_quit(tmp_path):
+    binary = nvim()
+    prog = tmp_path / "prog"
+    prog.mkdir()
+    path = prog / "a.netpol"
+    path.write_text(PROGRAM)
+    # A name of our own for the server, to find any process left behind.
+    server = tmp_path / "netpol-nvim-smoke"
+    server.symlink_to(NETPOL)
+    out = tmp_path / "out.json"
+    line = 1
+    col = PROGRAM.split("\n")[line].index("web") + 1
+    env = dict(
+        os.environ,
+        NETPOL_REPO=str(ROOT),
+        NETPOL_SMOKE_OUT=str(out),
+        NETPOL_SMOKE_CMD=str(server),
+        NETPOL_HOVER_LINE=str(line),
+        NETPOL_HOVER_COL=str(col),
+    )
+    subprocess.run(
+        [binary, "--headless", "-n", "-i", "NONE", "-u", str(ROOT / "tests/lsp/nvim_smoke.lua"), str(path)],
+        env=env,
+        cwd=prog,
+        timeout=60,
+        check=True,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+    )
+    result = json.loads(out.read_text())
+    assert result["filetype"] == "netpol"
+    cli = run_cli("check", str(prog), "--color", "never").stderr
+    expected = sorted(re.findall(r"^(?:error|warning)\[(\w+)\]: (.*)$", cli, re.M))
+    got = sorted((d["code"], d["message"].split("\n")[0]) for d in result["diagnostics"])
+    assert [c for c, _ in got] == [c for c, _ in expected]
+    for (_, g), (_, e) in zip(got, expected):
+        assert g.startswith(e)
+    assert "service web in shop" in result["hover"]
+    deadline = time.monotonic() + 10
+    while processes_running(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_running(server) == []
