@@ -60,6 +60,8 @@ fn scratch() -> Scratch {
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(common::root().join("examples/kustomize").join(f), &to).unwrap();
     }
+    // A repository, as a user's is: netpol reads inside its top level.
+    common::git(&root, &["init", "-q"]);
     let path = common::netpol_bin(
         dir.path(),
         std::path::Path::new(env!("CARGO_BIN_EXE_netpol")),

@@ -49,6 +49,8 @@ fn scratch() -> Scratch {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("kustomization");
     copy_dir(&common::root().join("examples/kustomize"), &root);
+    // A repository, as a user's is: netpol reads inside its top level.
+    common::git(&root, &["init", "-q"]);
     let netpol = PathBuf::from(env!("CARGO_BIN_EXE_netpol"));
     let path = common::netpol_bin(dir.path(), &netpol, &["netpol", "netpol-krm"]);
     let plugins = dir.path().join("plugins");

@@ -581,3 +581,25 @@ pub fn netpol_bin(dir: &Path, netpol: &Path, names: &[&str]) -> String {
         std::env::var("PATH").unwrap_or_default()
     )
 }
+
+/// Runs `git ARGS` in `dir` with a fixed identity and no signing; fails the test on error.
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=netpol",
+            "-c",
+            "user.email=netpol@example.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
