@@ -13,6 +13,7 @@
 )]
 
 use netpol_testkit as common;
+use netpol_testkit::git;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -23,20 +24,6 @@ struct Repo {
     /// PATH with netpol first.
     path: String,
     home: PathBuf,
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The `.pre-commit-config.yaml` block of docs/integrations.md, with its `repo:` and `rev:`

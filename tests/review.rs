@@ -11,6 +11,7 @@
 )]
 
 use netpol_testkit as common;
+use netpol_testkit::git;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -237,27 +238,6 @@ fn diff_of_policy_yaml_agrees_with_diff_of_programs() {
             ]
         )
         .stdout
-    );
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=netpol",
-            "-c",
-            "user.email=netpol@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 
