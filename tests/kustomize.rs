@@ -305,6 +305,17 @@ fn krm_function_fails_the_build_on_a_broken_program() {
     assert!(out.stdout.is_empty(), "kustomize printed output");
 }
 
+/// A path leading out of the kustomization was refused: by krm's own check or, before it, by
+/// the repository confinement.
+fn assert_refused_outside(stderr: &str) {
+    assert!(
+        stderr.contains("leads outside the kustomization's folder")
+            || stderr.contains("outside the repository")
+            || stderr.contains("cannot be read"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn krm_function_refuses_paths_outside_the_kustomization() {
     let s = scratch();
@@ -352,13 +363,7 @@ fn krm_function_refuses_paths_outside_the_kustomization() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    // Refused by krm's own check or, before it, by the repository confinement.
-    assert!(
-        stderr.contains("leads outside the kustomization's folder")
-            || stderr.contains("outside the repository")
-            || stderr.contains("cannot be read"),
-        "{stderr}"
-    );
+    assert_refused_outside(&stderr);
     assert!(!stderr.contains("SECRET"), "{stderr}");
     std::fs::remove_file(s.root.join("policies/key.netpol")).unwrap();
     let program = s.read("policies/shop.netpol");
@@ -374,12 +379,7 @@ fn krm_function_refuses_paths_outside_the_kustomization() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(
-        stderr.contains("leads outside the kustomization's folder")
-            || stderr.contains("outside the repository")
-            || stderr.contains("cannot be read"),
-        "{stderr}"
-    );
+    assert_refused_outside(&stderr);
     assert!(!stderr.contains("SECRET"), "{stderr}");
     s.write("policies/shop.netpol", &program);
     // A link that leads out of the folder is refused too.
@@ -396,12 +396,7 @@ fn krm_function_refuses_paths_outside_the_kustomization() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("leads outside the kustomization's folder")
-            || stderr.contains("outside the repository")
-            || stderr.contains("cannot be read"),
-        "{stderr}"
-    );
+    assert_refused_outside(&stderr);
 }
 
 #[test]
