@@ -1,7 +1,9 @@
 //! Declarations: namespaces, ports, services, groups and externals.
 
+use super::*;
+
 impl<'a> Resolver<'a> {
-    fn namespace(&mut self, d: &ast::NamespaceDecl) {
+    pub(super) fn namespace(&mut self, d: &ast::NamespaceDecl) {
         if let Some(prev) = self.program.namespaces.get(&d.name.text) {
             let prev = prev.span;
             self.err(
@@ -32,7 +34,7 @@ impl<'a> Resolver<'a> {
         );
     }
 
-    fn port_decl(&mut self, scope: &Scope, d: &ast::PortDecl) {
+    pub(super) fn port_decl(&mut self, scope: &Scope, d: &ast::PortDecl) {
         let key = (scope.clone(), d.name.text.clone());
         if let Some(prev) = self.ports.get(&key) {
             let prev = *prev;
@@ -89,7 +91,7 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn service(&mut self, d: &ast::ServiceDecl) {
+    pub(super) fn service(&mut self, d: &ast::ServiceDecl) {
         let index = self.program.services.len();
         if !self.declare_peer(&None, &d.name, Some(Entity::Service(index))) {
             return;
@@ -216,7 +218,7 @@ impl<'a> Resolver<'a> {
         });
     }
 
-    fn group(&mut self, scope: &Scope, d: &ast::GroupDecl) {
+    pub(super) fn group(&mut self, scope: &Scope, d: &ast::GroupDecl) {
         let index = self.program.groups.len();
         if !self.declare_peer(scope, &d.name, Some(Entity::Group(index))) {
             return;
@@ -235,7 +237,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// Resolves an external (and, recursively, the externals it names).
-    fn external(&mut self, key: &(Scope, String)) -> Option<usize> {
+    pub(super) fn external(&mut self, key: &(Scope, String)) -> Option<usize> {
         if let Some(i) = self.external_index.get(key) {
             return Some(*i);
         }

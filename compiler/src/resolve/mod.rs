@@ -3,7 +3,11 @@
 //! and everything that is wrong with a declaration on its own (label syntax, address
 //! blocks, port numbers). Checks that need the workloads live in [`crate::check`].
 
+mod decls;
 pub mod hir;
+mod refs;
+mod scope;
+mod values;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::k8s::eval::Protocol;
@@ -14,8 +18,10 @@ use crate::resolve::hir::*;
 use crate::span::{FileId, Span};
 use crate::syntax::ast;
 use ipnet::IpNet;
+use scope::scoped_name;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use values::{dirs, invalid_name};
 
 /// One parsed file of the program.
 pub struct FileAst<'a> {
@@ -173,7 +179,6 @@ impl<'a> Resolver<'a> {
     fn err(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
-
 }
 
 /// The labels of a namespace: those its manifest declares, plus the name label that

@@ -1,7 +1,9 @@
 //! References: peers, ports and the connections and tests that use them.
 
+use super::*;
+
 impl<'a> Resolver<'a> {
-    fn pod_set(&mut self, set: &ast::PodSet) -> PodSet {
+    pub(super) fn pod_set(&mut self, set: &ast::PodSet) -> PodSet {
         match set {
             ast::PodSet::Pods {
                 selector, scope, ..
@@ -27,7 +29,7 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn ns_ref(&mut self, n: &ast::Name) -> NsScope {
+    pub(super) fn ns_ref(&mut self, n: &ast::Name) -> NsScope {
         if !is_dns_label(&n.text) {
             self.err(invalid_name(n, "namespace"));
         }
@@ -40,7 +42,7 @@ impl<'a> Resolver<'a> {
         NsScope::Named(n.text.clone())
     }
 
-    fn external_ref(&mut self, scope: &Scope, n: &ast::Name) -> Option<usize> {
+    pub(super) fn external_ref(&mut self, scope: &Scope, n: &ast::Name) -> Option<usize> {
         let key = self.peer_key(scope, &n.text);
         if let Some(key) = key.filter(|k| self.external_asts.contains_key(k)) {
             let i = self.external(&key)?;
@@ -69,7 +71,7 @@ impl<'a> Resolver<'a> {
         None
     }
 
-    fn peer(&mut self, p: &ast::Peer) -> Vec<Peer> {
+    pub(super) fn peer(&mut self, p: &ast::Peer) -> Vec<Peer> {
         let span = p.span();
         match p {
             ast::Peer::Ref(n) => {
@@ -170,7 +172,7 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn unknown_peer(&mut self, n: &ast::Name) {
+    pub(super) fn unknown_peer(&mut self, n: &ast::Name) {
         if self.program.namespaces.contains_key(&n.text) {
             self.err(
                 Diagnostic::new(
@@ -216,7 +218,7 @@ impl<'a> Resolver<'a> {
         self.err(d);
     }
 
-    fn target_ports(&mut self, target: &Peer, t: &ast::Target) -> Vec<(PortSel, Span)> {
+    pub(super) fn target_ports(&mut self, target: &Peer, t: &ast::Target) -> Vec<(PortSel, Span)> {
         let Some(items) = &t.ports else {
             self.err(
                 Diagnostic::new(
@@ -283,7 +285,7 @@ impl<'a> Resolver<'a> {
     /// `target:"name"`: a container port name carried to the output unresolved, so Kubernetes
     /// resolves it on each destination pod. It needs no workloads; it must be a valid
     /// container port name and the target must be pods.
-    fn pod_port(
+    pub(super) fn pod_port(
         &mut self,
         target: &Peer,
         name: &ast::Str,
@@ -321,7 +323,7 @@ impl<'a> Resolver<'a> {
 
     /// Resolves `target:name`: the service's own ports, then program-wide names, then the
     /// container ports of the target's workloads (emitted as named ports).
-    fn named_port(
+    pub(super) fn named_port(
         &mut self,
         target: &Peer,
         name: &ast::Name,
@@ -461,7 +463,7 @@ impl<'a> Resolver<'a> {
         Vec::new()
     }
 
-    fn non_empty(
+    pub(super) fn non_empty(
         &mut self,
         sels: Vec<PortSel>,
         name: &ast::Name,
@@ -482,7 +484,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// Workloads that a peer's pods come from (only when its namespace is a known one).
-    fn target_workloads(&self, kind: &PeerKind) -> Vec<crate::k8s::workloads::Workload> {
+    pub(super) fn target_workloads(&self, kind: &PeerKind) -> Vec<crate::k8s::workloads::Workload> {
         let Some(set) = self.program.pod_set(kind) else {
             return Vec::new();
         };
@@ -498,11 +500,11 @@ impl<'a> Resolver<'a> {
             .collect()
     }
 
-    fn namespace_labels(&self, ns: &str) -> BTreeMap<String, String> {
+    pub(super) fn namespace_labels(&self, ns: &str) -> BTreeMap<String, String> {
         namespace_labels(self.manifests, ns)
     }
 
-    fn connection(&mut self, c: &ast::Connection) {
+    pub(super) fn connection(&mut self, c: &ast::Connection) {
         let mut sources = Vec::new();
         for p in &c.sources {
             sources.extend(self.peer(p));
@@ -522,7 +524,7 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn test(&mut self, t: &ast::TestDecl) {
+    pub(super) fn test(&mut self, t: &ast::TestDecl) {
         let mut assertions = Vec::new();
         for a in &t.assertions {
             let froms = self.peer(&a.from);
@@ -551,7 +553,7 @@ impl<'a> Resolver<'a> {
 /// The namespaces in both scopes; `None` when there are none. A named namespace stays named
 /// when the other scope is every namespace; otherwise the result is a selector (the name as
 /// the `kubernetes.io/metadata.name` label), tested on the cluster.
-fn narrow_ns(a: &NsScope, b: &NsScope) -> Option<NsScope> {
+pub(super) fn narrow_ns(a: &NsScope, b: &NsScope) -> Option<NsScope> {
     let as_sel = |s: &NsScope| match s {
         NsScope::Named(n) => {
             let mut sel = Sel::all();
@@ -575,7 +577,8 @@ fn narrow_ns(a: &NsScope, b: &NsScope) -> Option<NsScope> {
     }
 }
 
-fn std_hint(name: &str) -> Option<String> {
+/// A hint for well-known names that live in the standard library.
+pub(super) fn std_hint(name: &str) -> Option<String> {
     let module = match name {
         "kube-dns" | "node-local-dns" | "dns" => "dns",
         "internet" | "private" | "link-local" | "metadata" | "private-ipv4" | "private-ipv6" => {

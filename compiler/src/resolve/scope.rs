@@ -1,7 +1,14 @@
 //! Imports and scopes: which names each scope declares and sees.
 
+use super::*;
+
 impl<'a> Resolver<'a> {
-    fn import(&mut self, u: &ast::UseDecl, std: &[StdModule<'_>], loaded: &mut BTreeSet<String>) {
+    pub(super) fn import(
+        &mut self,
+        u: &ast::UseDecl,
+        std: &[StdModule<'_>],
+        loaded: &mut BTreeSet<String>,
+    ) {
         let path: Vec<&str> = u.path.iter().map(|n| n.text.as_str()).collect();
         let Some(first) = u.path.first() else { return };
         if first.text != "std" {
@@ -106,7 +113,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// Makes an imported name visible; two modules may not both provide one name.
-    fn imports_visible_insert(&mut self, name: &str, module: &str, span: Span) {
+    pub(super) fn imports_visible_insert(&mut self, name: &str, module: &str, span: Span) {
         match self.visible.get(name) {
             Some(other) if other != module => {
                 let other = other.clone();
@@ -128,7 +135,12 @@ impl<'a> Resolver<'a> {
     }
 
     /// Registers a peer name; false (with a diagnostic) when it is taken.
-    fn declare_peer(&mut self, scope: &Scope, name: &ast::Name, entity: Option<Entity>) -> bool {
+    pub(super) fn declare_peer(
+        &mut self,
+        scope: &Scope,
+        name: &ast::Name,
+        entity: Option<Entity>,
+    ) -> bool {
         let key = (scope.clone(), name.text.clone());
         if let Some((_, prev)) = self.peers.get(&key) {
             let prev = *prev;
@@ -168,7 +180,7 @@ impl<'a> Resolver<'a> {
 
     /// The declaration key a name refers to from `scope`: the scope's own names first, then
     /// (for the user's scope) imported names.
-    fn peer_key(&self, scope: &Scope, name: &str) -> Option<(Scope, String)> {
+    pub(super) fn peer_key(&self, scope: &Scope, name: &str) -> Option<(Scope, String)> {
         let own = (scope.clone(), name.to_string());
         if self.peers.contains_key(&own) || self.external_asts.contains_key(&own) {
             return Some(own);
@@ -181,7 +193,7 @@ impl<'a> Resolver<'a> {
         None
     }
 
-    fn mark_used(&mut self, key: &(Scope, String)) {
+    pub(super) fn mark_used(&mut self, key: &(Scope, String)) {
         if let (Some(module), name) = key {
             let whole = format!("std::{module}");
             for k in [name.clone(), whole] {
@@ -195,7 +207,7 @@ impl<'a> Resolver<'a> {
         self.used.insert(key.clone());
     }
 
-    fn port_key(&self, name: &str) -> Option<(Scope, String)> {
+    pub(super) fn port_key(&self, name: &str) -> Option<(Scope, String)> {
         let own = (None, name.to_string());
         if self.ports.contains_key(&own) {
             return Some(own);
@@ -206,7 +218,7 @@ impl<'a> Resolver<'a> {
     }
 }
 
-fn scoped_name(scope: &Scope, name: &str) -> String {
+pub(super) fn scoped_name(scope: &Scope, name: &str) -> String {
     match scope {
         None => name.to_string(),
         Some(m) => format!("std::{m}::{name}"),
@@ -214,7 +226,7 @@ fn scoped_name(scope: &Scope, name: &str) -> String {
 }
 
 /// The names a module declares (groups, externals, ports).
-fn module_names(ast: &ast::SourceFile) -> Vec<String> {
+pub(super) fn module_names(ast: &ast::SourceFile) -> Vec<String> {
     let mut out: Vec<String> = ast
         .items
         .iter()

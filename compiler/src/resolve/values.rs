@@ -1,7 +1,9 @@
 //! Value validation: selectors, port numbers, address blocks, names.
 
+use super::*;
+
 impl<'a> Resolver<'a> {
-    fn port_values(&mut self, values: &[ast::PortValue]) -> Vec<PortRange> {
+    pub(super) fn port_values(&mut self, values: &[ast::PortValue]) -> Vec<PortRange> {
         let mut out = Vec::new();
         for v in values {
             let protocol = v.protocol.map_or(Protocol::Tcp, |(p, _)| proto(p));
@@ -17,7 +19,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// Checks a port number or range; `None` (with a diagnostic) when it is invalid.
-    fn port_range(&mut self, start: u64, end: u64, span: Span) -> Option<(u16, u16)> {
+    pub(super) fn port_range(&mut self, start: u64, end: u64, span: Span) -> Option<(u16, u16)> {
         for n in [start, end] {
             if !(1..=65535).contains(&n) {
                 let shown = if n == u64::MAX {
@@ -52,7 +54,7 @@ impl<'a> Resolver<'a> {
         Some((u16::try_from(start).ok()?, u16::try_from(end).ok()?))
     }
 
-    fn selector(&mut self, sel: Option<&ast::Selector>) -> Sel {
+    pub(super) fn selector(&mut self, sel: Option<&ast::Selector>) -> Sel {
         let mut out = Sel::all();
         let Some(sel) = sel else { return out };
         for req in &sel.requirements {
@@ -126,7 +128,7 @@ impl<'a> Resolver<'a> {
         out
     }
 
-    fn cidr(&mut self, s: &ast::Str) -> Option<IpNet> {
+    pub(super) fn cidr(&mut self, s: &ast::Str) -> Option<IpNet> {
         let text = s.value.as_str();
         let parsed = if text.contains('/') {
             text.parse::<IpNet>().ok()
@@ -163,7 +165,7 @@ impl<'a> Resolver<'a> {
     }
 }
 
-fn dirs(i: &ast::Isolate) -> Dirs {
+pub(super) fn dirs(i: &ast::Isolate) -> Dirs {
     let mut d = Dirs::default();
     for (dir, _) in &i.directions {
         match dir {
@@ -174,10 +176,8 @@ fn dirs(i: &ast::Isolate) -> Dirs {
     d
 }
 
-fn invalid_name(n: &ast::Name, what: &str) -> Diagnostic {
+pub(super) fn invalid_name(n: &ast::Name, what: &str) -> Diagnostic {
     Diagnostic::new(Code::InvalidName, n.span, format!("`{}` cannot name a Kubernetes {what}", n.text))
         .label("not a valid Kubernetes name")
         .help("use lowercase letters, digits and `-`, starting and ending with a letter or digit, at most 63 characters")
 }
-
-/// A hint for well-known names that live in the standard library.
