@@ -342,14 +342,14 @@ fn connection_line(c: &Connection) -> String {
     )
 }
 
-fn connection_too_long(c: &Connection) -> bool {
+pub(in crate::fmt) fn connection_too_long(c: &Connection) -> bool {
     connection_line(c).chars().count() > MAX_WIDTH
 }
 
 /// A connection on several lines: filled greedily up to [`MAX_WIDTH`] columns, broken only
 /// after the commas between sources and between targets, so the last source, the `->` and
 /// the first target stay together.
-fn wrap_connection(c: &Connection) -> Vec<String> {
+pub(in crate::fmt) fn wrap_connection(c: &Connection) -> Vec<String> {
     let mut atoms: Vec<String> = Vec::new();
     let sources = c.sources.len();
     for (i, p) in c.sources.iter().enumerate() {
@@ -398,7 +398,7 @@ fn wrap_connection(c: &Connection) -> Vec<String> {
 }
 
 /// The one-line form of an item, or `None` for items laid out as blocks.
-fn single_line(item: &Item) -> Option<Line> {
+pub(in crate::fmt) fn single_line(item: &Item) -> Option<Line> {
     Some(match item {
         Item::Use(u) => {
             let mut path = u
@@ -491,11 +491,11 @@ fn single_line(item: &Item) -> Option<Line> {
     })
 }
 
-fn quote(s: &str) -> String {
+pub(in crate::fmt) fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-fn selector(s: &Selector) -> String {
+pub(in crate::fmt) fn selector(s: &Selector) -> String {
     s.requirements
         .iter()
         .map(|r| {
@@ -543,7 +543,7 @@ fn pod_set(s: &PodSet) -> String {
     }
 }
 
-fn peer(p: &Peer) -> String {
+pub(in crate::fmt) fn peer(p: &Peer) -> String {
     match p {
         Peer::Ref(n) => n.text.clone(),
         Peer::Set(s) => pod_set(s),
@@ -583,7 +583,7 @@ fn port_item(p: &PortItem) -> String {
     format!("{base}{proto}")
 }
 
-fn target(t: &Target) -> String {
+pub(in crate::fmt) fn target(t: &Target) -> String {
     match &t.ports {
         None => peer(&t.peer),
         Some(items) if items.len() == 1 => format!(
@@ -599,7 +599,7 @@ fn target(t: &Target) -> String {
     }
 }
 
-fn port_decl(p: &PortDecl) -> String {
+pub(in crate::fmt) fn port_decl(p: &PortDecl) -> String {
     let values = p
         .values
         .iter()
@@ -615,7 +615,7 @@ fn port_decl(p: &PortDecl) -> String {
     format!("port {} = {values}", p.name.text)
 }
 
-fn isolate(i: &Isolate) -> String {
+pub(in crate::fmt) fn isolate(i: &Isolate) -> String {
     format!(
         "isolate {}",
         i.directions
