@@ -164,31 +164,31 @@ pub fn import_policies(
 /// A set of pods: those matching `pods` in the namespaces whose labels match `ns`. A single
 /// namespace is `ns = {kubernetes.io/metadata.name = N}`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct PodSet {
-    ns: Sel,
-    pods: Sel,
+pub(in crate::import) struct PodSet {
+    pub(in crate::import) ns: Sel,
+    pub(in crate::import) pods: Sel,
 }
 
 impl PodSet {
-    fn named(ns: &str, pods: Sel) -> PodSet {
+    pub(in crate::import) fn named(ns: &str, pods: Sel) -> PodSet {
         PodSet {
             ns: named(ns),
             pods: pod_norm(pods),
         }
     }
 
-    fn cluster() -> PodSet {
+    pub(in crate::import) fn cluster() -> PodSet {
         PodSet {
             ns: Sel::all(),
             pods: Sel::all(),
         }
     }
 
-    fn is_unsat(&self) -> bool {
+    pub(in crate::import) fn is_unsat(&self) -> bool {
         self.ns.is_unsat() || self.pods.is_unsat()
     }
 
-    fn implies(&self, other: &PodSet) -> bool {
+    pub(in crate::import) fn implies(&self, other: &PodSet) -> bool {
         self.is_unsat() || (self.ns.implies(&other.ns) && self.pods.implies(&other.pods))
     }
 }
@@ -196,13 +196,13 @@ impl PodSet {
 /// An address block, normalised: no host bits, every `except` inside the block, none inside
 /// another.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Block {
-    cidr: IpNet,
-    except: Vec<IpNet>,
+pub(in crate::import) struct Block {
+    pub(in crate::import) cidr: IpNet,
+    pub(in crate::import) except: Vec<IpNet>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Peer {
+pub(in crate::import) enum Peer {
     Pods(PodSet),
     Block(Block),
     /// Every address (`0.0.0.0/0` and `::/0`), from an absent or empty `from`/`to`.
@@ -210,61 +210,61 @@ enum Peer {
 }
 
 #[derive(Clone, Debug)]
-struct Rule {
+pub(in crate::import) struct Rule {
     /// 1-based, as people count the rules of a policy.
-    number: usize,
-    peers: Vec<Peer>,
+    pub(in crate::import) number: usize,
+    pub(in crate::import) peers: Vec<Peer>,
     /// An absent or empty peer list: every pod and every address.
-    every_peer: bool,
+    pub(in crate::import) every_peer: bool,
     /// `[RulePort::All]` for every port.
-    ports: Vec<RulePort>,
+    pub(in crate::import) ports: Vec<RulePort>,
     /// Comments about what was dropped because it matches nothing.
-    comments: Vec<String>,
+    pub(in crate::import) comments: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
-struct Pol {
+pub(in crate::import) struct Pol {
     /// `namespace/name`.
-    id: String,
-    file: String,
-    ns: String,
-    set: PodSet,
-    dirs: Dirs,
-    ingress: Vec<Rule>,
-    egress: Vec<Rule>,
+    pub(in crate::import) id: String,
+    pub(in crate::import) file: String,
+    pub(in crate::import) ns: String,
+    pub(in crate::import) set: PodSet,
+    pub(in crate::import) dirs: Dirs,
+    pub(in crate::import) ingress: Vec<Rule>,
+    pub(in crate::import) egress: Vec<Rule>,
     /// The service that holds it; `None` for a policy of every pod of its namespace.
-    service: Option<usize>,
+    pub(in crate::import) service: Option<usize>,
     /// Why it is not imported (it selects no pod or isolates nothing).
-    skipped: Option<String>,
+    pub(in crate::import) skipped: Option<String>,
     /// Comments on dropped rules.
-    comments: Vec<String>,
+    pub(in crate::import) comments: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
-struct Service {
-    name: String,
-    ns: String,
-    sel: Sel,
+pub(in crate::import) struct Service {
+    pub(in crate::import) name: String,
+    pub(in crate::import) ns: String,
+    pub(in crate::import) sel: Sel,
     /// The directions the service says it isolates: its policy's, plus its namespace's.
-    isolate: Dirs,
-    policy: usize,
+    pub(in crate::import) isolate: Dirs,
+    pub(in crate::import) policy: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum ExternalKind {
+pub(in crate::import) enum ExternalKind {
     Anywhere,
     Block(Block),
 }
 
 #[derive(Clone, Debug)]
-struct External {
-    name: String,
-    kind: ExternalKind,
+pub(in crate::import) struct External {
+    pub(in crate::import) name: String,
+    pub(in crate::import) kind: ExternalKind,
 }
 
 /// A peer as written in a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum PeerRef {
+pub(in crate::import) enum PeerRef {
     Service(usize),
     Pods(PodSet),
     External(usize),
@@ -272,42 +272,42 @@ enum PeerRef {
 
 /// One connection with the comments above it.
 #[derive(Clone, Debug, Default)]
-struct Stmt {
-    comments: Vec<String>,
+pub(in crate::import) struct Stmt {
+    pub(in crate::import) comments: Vec<String>,
     /// For a one-sided line: (policy, ingress?, rule number) and the units its peers lost.
-    origin: Option<(usize, bool, usize)>,
-    removed: Vec<String>,
+    pub(in crate::import) origin: Option<(usize, bool, usize)>,
+    pub(in crate::import) removed: Vec<String>,
     /// For a line of both ends: the two rules, as in `origin`.
-    pair_of: Vec<(usize, bool, usize)>,
-    sources: Vec<PeerRef>,
+    pub(in crate::import) pair_of: Vec<(usize, bool, usize)>,
+    pub(in crate::import) sources: Vec<PeerRef>,
     /// Targets with their ports, already written out.
-    targets: Vec<(PeerRef, String)>,
+    pub(in crate::import) targets: Vec<(PeerRef, String)>,
 }
 
-struct Importer<'a> {
-    manifests: &'a Manifests,
-    pols: Vec<Pol>,
-    services: Vec<Service>,
-    ns_isolation: BTreeMap<String, Dirs>,
+pub(in crate::import) struct Importer<'a> {
+    pub(in crate::import) manifests: &'a Manifests,
+    pub(in crate::import) pols: Vec<Pol>,
+    pub(in crate::import) services: Vec<Service>,
+    pub(in crate::import) ns_isolation: BTreeMap<String, Dirs>,
     /// Namespaces to declare: every namespace that holds an imported policy.
-    namespaces: BTreeSet<String>,
-    externals: Vec<External>,
+    pub(in crate::import) namespaces: BTreeSet<String>,
+    pub(in crate::import) externals: Vec<External>,
     /// Names of the peer name set (services and externals).
-    used: BTreeSet<String>,
-    notes: Vec<String>,
+    pub(in crate::import) used: BTreeSet<String>,
+    pub(in crate::import) notes: Vec<String>,
     /// Policies (by index) that netpol cannot say exactly, and why; they are left out and
     /// the rest imported again.
-    refused: BTreeMap<usize, String>,
+    pub(in crate::import) refused: BTreeMap<usize, String>,
 }
 
 impl Importer<'_> {
     /// The namespace labels the compiler sees for `ns`.
-    fn cl(&self, ns: &str) -> BTreeMap<String, String> {
+    pub(in crate::import) fn cl(&self, ns: &str) -> BTreeMap<String, String> {
         namespace_labels(self.manifests, ns)
     }
 
     /// Leaves policy `index` out: netpol cannot say it exactly.
-    fn refuse(&mut self, index: usize, why: String) {
+    pub(in crate::import) fn refuse(&mut self, index: usize, why: String) {
         self.refused.entry(index).or_insert(why);
     }
 
@@ -318,7 +318,7 @@ impl Importer<'_> {
         format!("netpol import: {note}")
     }
 
-    fn read_policies(&mut self, inputs: &[Input]) {
+    pub(in crate::import) fn read_policies(&mut self, inputs: &[Input]) {
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         for (index, input) in inputs.iter().enumerate() {
             let p = &input.policy;
@@ -520,7 +520,7 @@ impl Importer<'_> {
     }
 
     /// Namespaces, services and their names.
-    fn declare(&mut self) {
+    pub(in crate::import) fn declare(&mut self) {
         for p in &self.pols {
             self.namespaces.insert(p.ns.clone());
             if !is_name(&p.ns) {
@@ -642,14 +642,14 @@ impl Importer<'_> {
         (simplify(pieces), removed)
     }
 
-    fn holder(&self, pol: &Pol) -> PeerRef {
+    pub(in crate::import) fn holder(&self, pol: &Pol) -> PeerRef {
         match pol.service {
             Some(s) => PeerRef::Service(s),
             None => PeerRef::Pods(pol.set.clone()),
         }
     }
 
-    fn external(&mut self, kind: ExternalKind) -> usize {
+    pub(in crate::import) fn external(&mut self, kind: ExternalKind) -> usize {
         if let Some(i) = self.externals.iter().position(|e| e.kind == kind) {
             return i;
         }
@@ -672,7 +672,7 @@ impl Importer<'_> {
         self.externals.len() - 1
     }
 
-    fn peer_set(&self, peer: &PeerRef) -> Option<PodSet> {
+    pub(in crate::import) fn peer_set(&self, peer: &PeerRef) -> Option<PodSet> {
         match peer {
             PeerRef::Service(i) => self
                 .services
@@ -685,7 +685,7 @@ impl Importer<'_> {
 
     /// Writes the ports of one target, resolving port names as the compiler will. `None`
     /// when nothing is left.
-    fn ports_text(
+    pub(in crate::import) fn ports_text(
         &mut self,
         target: &PeerRef,
         ports: &[RulePort],
@@ -737,7 +737,7 @@ impl Importer<'_> {
     }
 
     /// The one-sided lines of one policy's rules (parts 1 and 2 of the module doc).
-    fn policy_section(&mut self, index: usize) -> Vec<Stmt> {
+    pub(in crate::import) fn policy_section(&mut self, index: usize) -> Vec<Stmt> {
         let Some(pol) = self.pols.get(index).cloned() else {
             return Vec::new();
         };
@@ -761,7 +761,7 @@ impl Importer<'_> {
     }
 
     /// `namespace/name` of a policy, for comments.
-    fn short(&self, index: usize) -> String {
+    pub(in crate::import) fn short(&self, index: usize) -> String {
         self.pols
             .get(index)
             .map(|p| p.id.clone())
@@ -835,7 +835,7 @@ impl Importer<'_> {
     }
 
     /// The connections between pods isolated at both ends (part 3 of the module doc).
-    fn pairs(&mut self) -> Vec<Stmt> {
+    pub(in crate::import) fn pairs(&mut self) -> Vec<Stmt> {
         let mut out = Vec::new();
         let pols = self.pols.clone();
         // The pod peers of every rule of one direction, with the policy and rule they are in.
@@ -1036,7 +1036,7 @@ impl Importer<'_> {
     }
 
     /// A pod set as a peer: the service with exactly these pods, if any.
-    fn as_ref(&self, set: PodSet) -> PeerRef {
+    pub(in crate::import) fn as_ref(&self, set: PodSet) -> PeerRef {
         match self
             .services
             .iter()
@@ -1201,7 +1201,7 @@ impl Importer<'_> {
         Some(format!("{} -> {}", sources.join(", "), targets.join(", ")))
     }
 
-    fn render(
+    pub(in crate::import) fn render(
         &mut self,
         files: &[String],
         workloads: &[String],
@@ -1467,14 +1467,14 @@ fn comment_lines(text: &str, indent: &str) -> String {
 // ------------------------------------------------------------------ selectors
 
 /// The selector of one namespace.
-fn named(ns: &str) -> Sel {
+pub(in crate::import) fn named(ns: &str) -> Sel {
     let mut s = Sel::all();
     s.require(NAME, Constraint::eq(ns));
     s
 }
 
 /// Drops requirements that every label set satisfies.
-fn pod_norm(mut s: Sel) -> Sel {
+pub(in crate::import) fn pod_norm(mut s: Sel) -> Sel {
     s.keys.retain(|_, c| !is_trivial(c));
     s
 }
@@ -1485,7 +1485,7 @@ fn is_trivial(c: &Constraint) -> bool {
 
 /// A namespace selector in canonical form: every namespace carries the name label, so its
 /// presence is never in question (`NotIn` reads `!=`, `DoesNotExist` matches nothing).
-fn ns_norm(mut s: Sel) -> Sel {
+pub(in crate::import) fn ns_norm(mut s: Sel) -> Sel {
     if let Some(c) = s.keys.get_mut(NAME) {
         c.absent_ok = matches!(c.values, Values::NotIn(_));
     }
@@ -1493,7 +1493,7 @@ fn ns_norm(mut s: Sel) -> Sel {
 }
 
 /// The part of a namespace selector that is not about the name.
-fn cond_of(ns: &Sel) -> Sel {
+pub(in crate::import) fn cond_of(ns: &Sel) -> Sel {
     let mut s = ns.clone();
     s.keys.remove(NAME);
     s
@@ -1501,7 +1501,10 @@ fn cond_of(ns: &Sel) -> Sel {
 
 /// Converts a Kubernetes selector (`None`: absent, which selects everything). `Err` when it
 /// matches nothing: invalid as the API server sees it, or unsatisfiable.
-fn selector(sel: Option<&LabelSelector>, namespaces: bool) -> Result<Sel, String> {
+pub(in crate::import) fn selector(
+    sel: Option<&LabelSelector>,
+    namespaces: bool,
+) -> Result<Sel, String> {
     let Some(k8s) = sel else {
         return Ok(Sel::all());
     };
@@ -1552,7 +1555,7 @@ fn expressible(sel: &Sel) -> Result<(), String> {
 
 /// The requirements that together match exactly the labels `c` does not match, each one
 /// writable as one netpol requirement.
-fn negations(c: &Constraint) -> Vec<Constraint> {
+pub(in crate::import) fn negations(c: &Constraint) -> Vec<Constraint> {
     match (&c.values, c.absent_ok) {
         (Values::In(s), false) => vec![Constraint {
             absent_ok: true,
@@ -1592,7 +1595,7 @@ fn negations(c: &Constraint) -> Vec<Constraint> {
 /// namespace minus many services stays one piece per service rather than one per choice of a
 /// requirement of each. Units that require no value are taken out by negating their
 /// requirements one at a time.
-fn diff(p: &Sel, units: &[Sel]) -> Vec<Sel> {
+pub(in crate::import) fn diff(p: &Sel, units: &[Sel]) -> Vec<Sel> {
     let units: Vec<&Sel> = units.iter().filter(|u| p.overlaps(u)).collect();
     if units.is_empty() {
         return vec![p.clone()];
@@ -1680,7 +1683,7 @@ fn simplify(pieces: Vec<PodSet>) -> Vec<PodSet> {
     out
 }
 
-fn quote(v: &str) -> String {
+pub(in crate::import) fn quote(v: &str) -> String {
     format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
@@ -1689,7 +1692,7 @@ fn values_text(s: &BTreeSet<String>) -> String {
 }
 
 /// A selector in netpol syntax (`{}` is the empty string).
-fn sel_text(sel: &Sel) -> String {
+pub(in crate::import) fn sel_text(sel: &Sel) -> String {
     let mut parts = Vec::new();
     for (k, c) in &sel.keys {
         match (&c.values, c.absent_ok) {
@@ -1727,7 +1730,7 @@ fn braces(sel: &Sel) -> String {
 }
 
 /// A pod set in netpol syntax.
-fn describe(set: &PodSet) -> String {
+pub(in crate::import) fn describe(set: &PodSet) -> String {
     let single = match set.ns.keys.get(NAME) {
         Some(Constraint {
             absent_ok: false,
@@ -1769,7 +1772,7 @@ fn peer(p: &NetworkPolicyPeer, ns: &str) -> Result<Peer, String> {
     }
 }
 
-fn block(b: &IPBlock) -> Result<Block, String> {
+pub(in crate::import) fn block(b: &IPBlock) -> Result<Block, String> {
     let cidr = IpNet::from_str(&b.cidr)
         .map_err(|_| format!("`{}` is not an address block", b.cidr))?
         .trunc();
@@ -1796,7 +1799,7 @@ fn block(b: &IPBlock) -> Result<Block, String> {
     Ok(Block { cidr, except })
 }
 
-fn port(p: &NetworkPolicyPort) -> Result<RulePort, String> {
+pub(in crate::import) fn port(p: &NetworkPolicyPort) -> Result<RulePort, String> {
     let protocol = match p.protocol.as_deref() {
         None => Protocol::Tcp,
         Some(t) => Protocol::parse_api(t)
@@ -1835,11 +1838,11 @@ fn port(p: &NetworkPolicyPort) -> Result<RulePort, String> {
 
 /// A namespace name netpol can write after `namespace`: it starts with a letter and is not a
 /// reserved word (Kubernetes also allows a leading digit).
-fn is_name(name: &str) -> bool {
+pub(in crate::import) fn is_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_alphabetic()) && !keywords::is_reserved(name)
 }
 
-fn port_range_text(protocol: Protocol, start: u16, end: u16) -> String {
+pub(in crate::import) fn port_range_text(protocol: Protocol, start: u16, end: u16) -> String {
     let suffix = match protocol {
         Protocol::Tcp => String::new(),
         p => format!("/{}", p.as_str().to_lowercase()),
@@ -1856,7 +1859,7 @@ fn port_range_text(protocol: Protocol, start: u16, end: u16) -> String {
 // ------------------------------------------------------------------ names
 
 /// A policy name as an RFC 1123 label that the grammar reads as a name.
-fn sanitize(name: &str) -> String {
+pub(in crate::import) fn sanitize(name: &str) -> String {
     let mut out = String::new();
     for ch in name.chars() {
         let c = ch.to_ascii_lowercase();
@@ -1887,7 +1890,7 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 /// `base`, or `base-2`, `base-3`, … when taken.
-fn unique(base: String, used: &mut BTreeSet<String>) -> String {
+pub(in crate::import) fn unique(base: String, used: &mut BTreeSet<String>) -> String {
     if used.insert(base.clone()) {
         return base;
     }
