@@ -2,17 +2,18 @@
 //! its own module.
 //!
 //! ```text
-//! SourceFile ─parse─▶ Parsed ─item_tree─▶ ItemTree ─┬─ file_items (position-free) ─┐
-//!   (program,            │ (comments, errors:        └─ item_positions (the edge)  │
-//!    stdlib)             │  fmt, file_diagnostics)                                 ▼
-//! SourceFile ─manifest─▶ Manifests ─cluster (position-free)─▶ resolved ─▶ checked
+//! SourceFile ─parse─▶ Parsed ─item_tree─▶ ItemTree ─┬─ file_items (position-free) ─┬─ file_declarations ─▶ declarations
+//!   (program,            │ (comments, errors:        └─ item_positions (the edge)   └─ file_item_refs (one Item each)
+//!    stdlib)             │  fmt, file_diagnostics)                                     │
+//!                                                  resolve_item(item) ◀── service_def ◀─┘ (and declarations)
+//! SourceFile ─manifest─▶ Manifests ─cluster (position-free)─▶ resolved ─▶ checked, policy_names ─▶ diagnostics
 //!   (manifest)                                                   └─▶ lowered ─▶ optimized ─▶ emitted
 //! ```
 //!
 //! Inputs: a [`SourceFile`] per file (its identity: set with [`Database::set_file`],
 //! removed with [`Database::remove_file`]), the standard library's modules (created once,
 //! at `Durability::HIGH`), and the [`Workspace`] that lists which files form the program.
-//! Everything from `resolved` on is free of positions (spans are relative to item anchors,
+//! Everything from `declarations` on is free of positions (spans are relative to item anchors,
 //! see [`crate::span::FileId`]), so an edit that moves text without changing what an item
 //! says re-runs nothing past the item tree; [`absolute`] turns spans back into file spans
 //! for diagnostics, annotations and the editor.
@@ -134,22 +135,6 @@ pub fn item_positions(db: &dyn Db, file: SourceFile) -> BTreeMap<FileId, usize> 
     item_tree(db, file).positions.clone()
 }
 
-/// The names a file declares (kind and name of each declaration): changes only when a
-/// declaration is added, renamed or removed.
-#[salsa::tracked(returns(ref))]
-pub fn declared_names(db: &dyn Db, file: SourceFile) -> Vec<String> {
-    file_items(db, file)
-        .iter()
-        .filter(|i| {
-            !matches!(
-                i.item,
-                ast::Item::Connection(_) | ast::Item::Use(_) | ast::Item::Workloads(_)
-            )
-        })
-        .map(|i| i.key.clone())
-        .collect()
-}
-
 /// One item of a program file. Its identity is its file and anchor; its content (the
 /// position-free item) is a tracked field, so a query that reads one item re-runs only
 /// when that item changes, not when another item of the file does.
@@ -208,16 +193,6 @@ pub fn manifest(db: &dyn Db, file: SourceFile) -> Manifests {
 }
 
 // ------------------------------------------------------------------------- whole program
-
-/// The program's scope: every name declared in its files, by file. Changes only when a
-/// declaration is added, renamed or removed, or a file is added or removed.
-#[salsa::tracked(returns(ref))]
-pub fn scope(db: &dyn Db, ws: Workspace) -> BTreeMap<String, Vec<String>> {
-    ws.files(db)
-        .iter()
-        .map(|f| (f.path(db).clone(), declared_names(db, *f).clone()))
-        .collect()
-}
 
 #[salsa::tracked(returns(ref))]
 pub fn manifests(db: &dyn Db, ws: Workspace) -> Manifests {

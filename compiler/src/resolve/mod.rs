@@ -2,6 +2,13 @@
 //! imports) to the resolved [`Program`]. Reports unknown, duplicate and ill-formed names,
 //! and everything that is wrong with a declaration on its own (label syntax, address
 //! blocks, port numbers). Checks that need the workloads live in [`crate::check`].
+//!
+//! Resolution runs in steps the database calls as separate queries: [`declarations`] (the
+//! imports, namespaces, ports, groups, externals and the names of services, read without the
+//! bodies of services, connections and tests), then [`resolve_item`] for each service,
+//! connection and test, then [`assemble`], their union in source order. An item reads the
+//! bodies of other services only through its [`ServiceLookup`], and the workloads only
+//! through its [`ManifestLookup`], so the database knows exactly what it depends on.
 
 mod decls;
 pub mod hir;
@@ -137,27 +144,6 @@ struct Resolver<'a> {
     /// Externals not yet resolved, by scope and name (while declaring only).
     external_asts: HashMap<(Scope, String), &'a ast::ExternalDecl>,
     resolving: BTreeSet<(Scope, String)>,
-}
-
-/// Resolves a whole program at once: the declarations, every item, and their union (the
-/// database does the same steps as separate queries).
-pub fn resolve(files: &[FileAst<'_>], std: &[StdModule<'_>], manifests: &Manifests) -> Resolved {
-    let decls = declarations(files, std);
-    let mut items: Vec<ItemResolution> = Vec::new();
-    let mut services: Vec<Service> = Vec::new();
-    for f in files {
-        for item in &f.ast.items {
-            let r = {
-                let lookup = |i: usize| services.get(i);
-                resolve_item(&decls, item, &lookup, &|| manifests)
-            };
-            if let Some((_, s)) = &r.service {
-                services.push(s.clone());
-            }
-            items.push(r);
-        }
-    }
-    assemble(&decls, items.iter())
 }
 
 /// The program's declarations: imports, namespaces, ports, groups, externals, and which
