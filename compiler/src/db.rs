@@ -198,16 +198,7 @@ pub fn cluster(db: &dyn Db, ws: Workspace) -> Manifests {
     m
 }
 
-/// A `workloads` declaration the driver must load: patterns relative to the folder of
-/// `file`, and where objects without a namespace go.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct WorkloadRequest {
-    pub file: FileId,
-    pub file_path: String,
-    pub pattern: String,
-    pub span: Span,
-    pub default_namespace: String,
-}
+pub use crate::k8s::requested::WorkloadRequest;
 
 #[salsa::tracked(returns(ref))]
 pub fn workload_requests(db: &dyn Db, ws: Workspace) -> Vec<WorkloadRequest> {

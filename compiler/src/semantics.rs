@@ -7,7 +7,6 @@ use crate::k8s::eval::{Cluster, Endpoint, Pod, Protocol};
 use crate::k8s::workloads::Manifests;
 use crate::resolve::hir::*;
 use crate::resolve::namespace_labels;
-use std::net::IpAddr;
 
 /// Is the connection `from -> to` on `protocol`/`port` allowed by the program?
 pub fn allowed(
@@ -101,12 +100,6 @@ fn in_peer(
             })
         }
     }
-}
-
-pub fn in_blocks(blocks: &[IpBlock], ip: IpAddr) -> bool {
-    blocks
-        .iter()
-        .any(|b| b.cidr.contains(&ip) && !b.except.iter().any(|e| e.contains(&ip)))
 }
 
 fn port_matches(sel: &PortSel, dst: Option<&Pod>, protocol: Protocol, port: u16) -> bool {
