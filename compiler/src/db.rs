@@ -793,6 +793,17 @@ pub fn policy_objects(
         .collect()
 }
 
+/// Translation validation: whether the emitted policies, read back from their YAML, mean
+/// exactly the program for every cluster (`compile --verify`, [`crate::verify`]); `None` when
+/// the program has errors or the YAML does not read back.
+pub fn verify(
+    db: &dyn Db,
+    ws: Workspace,
+) -> Option<Result<crate::verify::Stats, crate::verify::Failure>> {
+    let policies = policy_objects(db, ws)?;
+    Some(crate::verify::verify(&resolved(db, ws).program, &policies))
+}
+
 /// Runs the program's `test` blocks; `None` when the program has errors. Spans are file
 /// positions.
 pub fn run_tests(db: &dyn Db, ws: Workspace) -> Option<Vec<crate::testing::TestResult>> {
