@@ -195,6 +195,7 @@ pub fn file_declarations(db: &dyn Db, file: SourceFile) -> ast::SourceFile {
                 selects: Vec::new(),
                 ports: Vec::new(),
                 isolate: Vec::new(),
+                broken: false,
             })),
             other => Some(other.clone()),
         })

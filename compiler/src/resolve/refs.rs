@@ -522,16 +522,17 @@ impl<'a> Resolver<'a> {
         let local = match kind {
             PeerKind::Service(_) => true,
             PeerKind::Group(i) => self
+                .d
                 .program
                 .groups
                 .get(*i)
                 .is_some_and(|g| g.module.is_none()),
             PeerKind::External(_) | PeerKind::Pods(_) => false,
         };
-        let Some(set) = self.program.pod_set(kind).filter(|_| local) else {
+        let Some(set) = self.pod_set_of(kind).filter(|_| local) else {
             return false;
         };
-        matches!(&set.ns, NsScope::Named(ns) if self.manifests.mentions_namespace(ns))
+        matches!(&set.ns, NsScope::Named(ns) if (self.manifests)().mentions_namespace(ns))
             && !set.pods.is_unsat()
     }
 
