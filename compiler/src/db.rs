@@ -180,6 +180,7 @@ pub fn file_declarations(db: &dyn Db, file: SourceFile) -> ast::SourceFile {
                 selects: Vec::new(),
                 ports: Vec::new(),
                 isolate: Vec::new(),
+                broken: false,
             })),
             other => Some(other.clone()),
         })
@@ -226,16 +227,7 @@ pub fn cluster(db: &dyn Db, ws: Workspace) -> Manifests {
     m
 }
 
-/// A `workloads` declaration the driver must load: patterns relative to the folder of
-/// `file`, and where objects without a namespace go.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct WorkloadRequest {
-    pub file: FileId,
-    pub file_path: String,
-    pub pattern: String,
-    pub span: Span,
-    pub default_namespace: String,
-}
+pub use crate::k8s::requested::WorkloadRequest;
 
 #[salsa::tracked(returns(ref))]
 pub fn workload_requests(db: &dyn Db, ws: Workspace) -> Vec<WorkloadRequest> {
@@ -775,6 +767,17 @@ pub fn policy_objects(
     docs.iter()
         .map(|d| serde_saphyr::from_str(&d.yaml).ok())
         .collect()
+}
+
+/// Translation validation: whether the emitted policies, read back from their YAML, mean
+/// exactly the program for every cluster (`compile --verify`, [`crate::verify`]); `None` when
+/// the program has errors or the YAML does not read back.
+pub fn verify(
+    db: &dyn Db,
+    ws: Workspace,
+) -> Option<Result<crate::verify::Stats, crate::verify::Failure>> {
+    let policies = policy_objects(db, ws)?;
+    Some(crate::verify::verify(&resolved(db, ws).program, &policies))
 }
 
 /// Runs the program's `test` blocks; `None` when the program has errors. Spans are file

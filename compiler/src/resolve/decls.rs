@@ -145,7 +145,7 @@ impl<'a> Resolver<'a> {
         };
         let selector_span = d.selects.first().map_or(d.name.span, |s| s.span);
         let mut selector = Sel::all();
-        if d.selects.is_empty() {
+        if d.selects.is_empty() && !d.broken {
             self.err(
                 Diagnostic::new(
                     Code::MissingSelector,

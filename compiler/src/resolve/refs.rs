@@ -453,6 +453,11 @@ impl<'a> Resolver<'a> {
         candidates.extend(declared.iter().cloned());
         let target_name = self.peer_name(&target.kind);
         let suggestion = did_you_mean(&name.text, candidates.iter().map(String::as_str));
+        if workloads.is_empty() && self.selector_reported_empty(&target.kind) {
+            // E014 already says that the destination's selector matches no workload: once it
+            // does, the port resolves or E015 names the ports its containers declare.
+            return Vec::new();
+        }
         if workloads.is_empty() {
             self.err(
                 Diagnostic::new(Code::UnknownPort, name.span, format!("unknown port `{}` on `{target_name}`", name.text))
@@ -508,6 +513,27 @@ impl<'a> Resolver<'a> {
             );
         }
         sels
+    }
+
+    /// Whether the checker reports E014 for this destination: a service, or a group of this
+    /// program in one namespace, whose selector can match but matches no workload of a
+    /// namespace that the manifests describe.
+    fn selector_reported_empty(&self, kind: &PeerKind) -> bool {
+        let local = match kind {
+            PeerKind::Service(_) => true,
+            PeerKind::Group(i) => self
+                .d
+                .program
+                .groups
+                .get(*i)
+                .is_some_and(|g| g.module.is_none()),
+            PeerKind::External(_) | PeerKind::Pods(_) => false,
+        };
+        let Some(set) = self.pod_set_of(kind).filter(|_| local) else {
+            return false;
+        };
+        matches!(&set.ns, NsScope::Named(ns) if (self.manifests)().mentions_namespace(ns))
+            && !set.pods.is_unsat()
     }
 
     /// Workloads that a peer's pods come from (only when its namespace is a known one).
