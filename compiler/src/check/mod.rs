@@ -769,11 +769,10 @@ fn internet_and_cluster_lint(out: &mut Vec<Diagnostic>, p: &Program, sources: &S
         }
         let outgoing = sources.outgoing(i, |kind| covers_service(p, kind, i));
         let internet = outgoing.iter().find(|c| match &c.target.kind {
-            PeerKind::External(e) => p.externals.get(*e).is_some_and(|ext| {
-                probes
-                    .iter()
-                    .any(|ip| crate::semantics::in_blocks(&ext.blocks, *ip))
-            }),
+            PeerKind::External(e) => p
+                .externals
+                .get(*e)
+                .is_some_and(|ext| probes.iter().any(|ip| in_blocks(&ext.blocks, *ip))),
             _ => false,
         });
         let only_dns = |c: &Conn| {
