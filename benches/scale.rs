@@ -41,6 +41,13 @@ fn main() {
     {
         return one_size(size.parse().unwrap(), Manifests::PerService);
     }
+    if let [write, size, dir] = args.as_slice()
+        && write == "--write"
+    {
+        // The program of one size written to a folder, to profile the binary on it.
+        let generated = scale::generate(size.parse().unwrap(), SEED, Manifests::PerNamespace);
+        return generated.write_to(Path::new(dir)).unwrap();
+    }
     let mut sizes: Vec<(usize, &str)> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {

@@ -7,7 +7,6 @@ use crate::k8s::eval::{Cluster, Endpoint, Pod, Protocol};
 use crate::k8s::workloads::Manifests;
 use crate::resolve::hir::*;
 use crate::resolve::namespace_labels;
-use std::net::IpAddr;
 
 /// Is the connection `from -> to` on `protocol`/`port` allowed by the program?
 pub fn allowed(
@@ -124,15 +123,6 @@ fn in_peer(
             })
         }
     }
-}
-
-/// Whether `ip` is in one of `blocks` (and none of its excepts). An IPv4-mapped IPv6 address
-/// is the IPv4 address it maps, as for Kubernetes (Go's `net.IP`) and the evaluator.
-pub fn in_blocks(blocks: &[IpBlock], ip: IpAddr) -> bool {
-    let ip = ip.to_canonical();
-    blocks
-        .iter()
-        .any(|b| b.cidr.contains(&ip) && !b.except.iter().any(|e| e.contains(&ip)))
 }
 
 fn port_matches(sel: &PortSel, dst: Option<&Pod>, protocol: Protocol, port: u16) -> bool {
