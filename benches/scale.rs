@@ -7,6 +7,8 @@
 //! included) and, with `NETPOL_BENCH_IMPORT=1`, `import` of its own output, with peak memory; the output size; and the
 //! ratio to a floor (reading the input files and writing the output bytes with plain `std::fs`).
 //! `--manifest-files N` measures a program whose N services each have their own manifest file.
+//! After the stages, `verify:` is translation validation (`compile --verify`) of the emitted
+//! YAML, and its share of the compile. `NETPOL_BENCH_LIBRARY=1` stops after it (no binary runs).
 
 #![allow(
     clippy::unwrap_used,
@@ -203,6 +205,12 @@ fn one_size(size: usize, layout: Manifests) {
         stats.verdicts,
         own_peak_mb()
     );
+
+    if std::env::var("NETPOL_BENCH_LIBRARY").is_ok() {
+        // The library's stages and `verify` only (no binary runs).
+        let _ = std::fs::remove_dir_all(&work);
+        return;
+    }
 
     // The floor: read every input file, write every output byte.
     let out_bytes: usize = emitted.iter().map(|d| d.yaml.len()).sum();

@@ -777,7 +777,11 @@ pub fn verify(
     ws: Workspace,
 ) -> Option<Result<crate::verify::Stats, crate::verify::Failure>> {
     let policies = policy_objects(db, ws)?;
-    Some(crate::verify::verify(&resolved(db, ws).program, &policies))
+    Some(crate::verify::verify(
+        &resolved(db, ws).program,
+        manifests(db, ws),
+        &policies,
+    ))
 }
 
 /// Runs the program's `test` blocks; `None` when the program has errors. Spans are file

@@ -3,6 +3,7 @@
 
 use crate::k8s::eval::{NAMESPACE_NAME_LABEL, Protocol};
 use crate::k8s::selector::{Constraint, Sel, Values};
+use crate::k8s::workloads::Manifests;
 use ipnet::IpNet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,39 +89,50 @@ pub struct NsClass {
     pub named: bool,
 }
 
-/// The namespace classes that `names` and the namespace selectors `sels` tell apart.
+/// The namespace classes: each of `names` with the labels `manifests` declare for it, and the
+/// namespaces of other names in every class of labels that the namespace selectors `sels`
+/// tell apart.
 pub fn namespace_classes(
     names: &BTreeSet<String>,
+    manifests: &Manifests,
     sels: &[Sel],
     cap: usize,
 ) -> Option<Vec<NsClass>> {
-    let by_name: Vec<Sel> = names
+    let mut out: Vec<NsClass> = names
         .iter()
         .map(|n| {
-            let mut s = Sel::all();
-            s.require(NAMESPACE_NAME_LABEL, Constraint::eq(n));
-            s
+            let labels = manifests.namespace_labels(n);
+            let mut sel = Sel::all();
+            for (k, v) in &labels {
+                sel.require(k, Constraint::eq(v));
+            }
+            NsClass {
+                name: n.clone(),
+                labels,
+                sel,
+                named: true,
+            }
         })
         .collect();
     let mut base = Sel::all();
+    base.require(
+        NAMESPACE_NAME_LABEL,
+        Constraint::not_in(names.iter().map(String::as_str)),
+    );
     base.require(NAMESPACE_NAME_LABEL, Constraint::exists());
-    let all: Vec<&Sel> = by_name.iter().chain(sels.iter()).collect();
+    let all: Vec<&Sel> = sels.iter().collect();
     let classes = atoms(base, &all, cap)?;
-    Some(
-        classes
-            .into_iter()
-            .filter_map(|sel| {
-                let labels = sel.witness()?;
-                let name = labels.get(NAMESPACE_NAME_LABEL)?.clone();
-                Some(NsClass {
-                    named: names.contains(&name),
-                    name,
-                    labels,
-                    sel,
-                })
-            })
-            .collect(),
-    )
+    out.extend(classes.into_iter().filter_map(|sel| {
+        let labels = sel.witness()?;
+        let name = labels.get(NAMESPACE_NAME_LABEL)?.clone();
+        Some(NsClass {
+            named: false,
+            name,
+            labels,
+            sel,
+        })
+    }));
+    (out.len() <= cap).then_some(out)
 }
 
 /// Start points of the pieces of the address space that a set of blocks cannot tell apart.

@@ -10,9 +10,11 @@
 //! no selector, block or port range can tell apart, and one member of each class is decided by
 //! the evaluator and by the reference semantics:
 //!
-//! * namespaces: every name the program or the policies mention and one they do not, times
-//!   the classes of labels the namespace selectors tell apart (`kubernetes.io/metadata.name`
-//!   is always set, as the control plane sets it);
+//! * namespaces: every name the program or the policies mention, with the labels its manifest
+//!   declares (none without one), as the program's meaning reads them and as the compiler
+//!   placed their policies; and the namespaces they do not mention, in every class of labels
+//!   the namespace selectors tell apart (`kubernetes.io/metadata.name` is always set, as the
+//!   control plane sets it);
 //! * per namespace and side, the pods the side belongs to: the classes of labels that the
 //!   namespace's policies' pod selectors, the program's services and the program's
 //!   connection ends tell apart (each class a conjunction of label constraints, so labels
@@ -130,9 +132,14 @@ impl Failure {
     }
 }
 
-/// Proves that `policies` mean exactly `program`, side by side, for every cluster.
-pub fn verify(program: &Program, policies: &[NetworkPolicy]) -> Result<Stats, Failure> {
-    let namespaces = namespace_classes(program, policies)?;
+/// Proves that `policies` mean exactly `program`, side by side, for every cluster whose
+/// namespaces that the program or policies name carry the labels `manifests` declare.
+pub fn verify(
+    program: &Program,
+    manifests: &Manifests,
+    policies: &[NetworkPolicy],
+) -> Result<Stats, Failure> {
+    let namespaces = namespace_classes(program, manifests, policies)?;
     let mut by_ns: BTreeMap<&str, Vec<&NetworkPolicy>> = BTreeMap::new();
     for p in policies {
         by_ns.entry(policy_namespace(p)).or_default().push(p);
@@ -157,6 +164,7 @@ pub fn verify(program: &Program, policies: &[NetworkPolicy]) -> Result<Stats, Fa
 /// Every namespace name the program or the policies mention, and every namespace selector.
 fn namespace_classes(
     program: &Program,
+    manifests: &Manifests,
     policies: &[NetworkPolicy],
 ) -> Result<Vec<NsClass>, Failure> {
     let mut names: BTreeSet<String> = program.namespaces.keys().cloned().collect();
@@ -190,7 +198,7 @@ fn namespace_classes(
             }
         }
     }
-    classes::namespace_classes(&names, &sels, MAX_CLASSES).ok_or_else(|| {
+    classes::namespace_classes(&names, manifests, &sels, MAX_CLASSES).ok_or_else(|| {
         Failure::TooLarge(format!(
             "the namespace names and selectors tell more than {MAX_CLASSES} classes of namespaces apart"
         ))
