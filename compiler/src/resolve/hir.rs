@@ -147,8 +147,10 @@ pub struct IpBlock {
     pub except: Vec<IpNet>,
 }
 
-/// True when `ip` lies in one of `blocks` and in none of its exceptions.
+/// True when `ip` lies in one of `blocks` and in none of its exceptions. An IPv4-mapped IPv6
+/// address is the IPv4 address it maps, as for Kubernetes (Go's `net.IP`) and the evaluator.
 pub fn in_blocks(blocks: &[IpBlock], ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
     blocks
         .iter()
         .any(|b| b.cidr.contains(&ip) && !b.except.iter().any(|e| e.contains(&ip)))
