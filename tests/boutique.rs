@@ -24,16 +24,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 fn reference() -> Option<PathBuf> {
-    let dir = common::root().join("../shared/reference/online-boutique");
-    if dir.exists() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "../shared/reference/online-boutique is missing"
-    );
-    eprintln!("skipping: ../shared/reference is missing");
-    None
+    common::shared_folder("reference/online-boutique")
 }
 
 fn upstream_policies() -> Vec<(String, String)> {

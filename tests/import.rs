@@ -70,17 +70,7 @@ fn mentioned(policies: &[NetworkPolicy]) -> Mentioned {
         if let Some(s) = &spec.pod_selector {
             m.pod_selectors.push(s.clone());
         }
-        let peers = spec
-            .ingress
-            .iter()
-            .flatten()
-            .flat_map(|r| r.from.iter().flatten())
-            .chain(
-                spec.egress
-                    .iter()
-                    .flatten()
-                    .flat_map(|r| r.to.iter().flatten()),
-            );
+        let peers = common::spec_peers(spec);
         for peer in peers {
             if let Some(s) = &peer.pod_selector {
                 m.pod_selectors.push(s.clone());
@@ -614,16 +604,7 @@ fn check(name: &str, yaml: &str, workloads: bool) -> Checked {
 // ------------------------------------------------------------------ the recipes
 
 fn recipes_dir() -> Option<PathBuf> {
-    let dir = common::root().join("../shared/reference/recipes");
-    if dir.exists() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "../shared/reference/recipes is missing"
-    );
-    eprintln!("skipping: ../shared/reference/recipes is missing");
-    None
+    common::shared_folder("reference/recipes")
 }
 
 /// Every recipe: (path relative to the recipes folder, text).

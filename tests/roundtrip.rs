@@ -114,17 +114,7 @@ fn equivalent_by_evaluator(
 /// peer are checked by the evaluator only; everything else goes through nca too.
 fn hits_nca_exists_gap(policies: &[NetworkPolicy]) -> bool {
     policies.iter().filter_map(|p| p.spec.as_ref()).any(|spec| {
-        let peers = spec
-            .ingress
-            .iter()
-            .flatten()
-            .flat_map(|r| r.from.iter().flatten())
-            .chain(
-                spec.egress
-                    .iter()
-                    .flatten()
-                    .flat_map(|r| r.to.iter().flatten()),
-            );
+        let peers = common::spec_peers(spec);
         peers.into_iter().any(|peer| {
             peer.namespace_selector.is_some()
                 && peer

@@ -97,15 +97,39 @@ pub fn nca_equivalent(
         .join("\n"))
 }
 
+/// A folder of `../shared` (beside the workspace root), `rel` below it. In CI a missing folder
+/// fails the test; elsewhere the caller skips after a notice.
+pub fn shared_folder(rel: &str) -> Option<PathBuf> {
+    let dir = root().join("../shared").join(rel);
+    if dir.exists() {
+        return Some(dir);
+    }
+    assert!(std::env::var("CI").is_err(), "../shared/{rel} is missing");
+    eprintln!("skipping: ../shared/{rel} is missing");
+    None
+}
+
+/// Every peer of a policy's rules: the `from` of its ingress rules, then the `to` of its
+/// egress rules.
+pub fn spec_peers(
+    spec: &k8s_openapi::api::networking::v1::NetworkPolicySpec,
+) -> impl Iterator<Item = &k8s_openapi::api::networking::v1::NetworkPolicyPeer> {
+    spec.ingress
+        .iter()
+        .flatten()
+        .flat_map(|r| r.from.iter().flatten())
+        .chain(
+            spec.egress
+                .iter()
+                .flatten()
+                .flat_map(|r| r.to.iter().flatten()),
+        )
+}
+
 /// Upstream's Online Boutique NetworkPolicy files (`../shared/reference`), sorted; `None`
 /// (a failure in CI) when the reference folder is missing.
 pub fn boutique_policy_files() -> Option<Vec<PathBuf>> {
-    let dir = root().join("../shared/reference/online-boutique/network-policies");
-    if !dir.exists() {
-        assert!(std::env::var("CI").is_err(), "{} is missing", dir.display());
-        eprintln!("skipping: {} is missing", dir.display());
-        return None;
-    }
+    let dir = shared_folder("reference/online-boutique/network-policies")?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
