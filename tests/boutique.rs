@@ -22,19 +22,9 @@ use netpol_compiler::k8s::workloads::parse_manifests;
 use netpol_compiler::span::FileId;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 
 fn reference() -> Option<PathBuf> {
-    let dir = common::root().join("../shared/reference/online-boutique");
-    if dir.exists() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "../shared/reference/online-boutique is missing"
-    );
-    eprintln!("skipping: ../shared/reference is missing");
-    None
+    common::shared_folder("reference/online-boutique")
 }
 
 fn upstream_policies() -> Vec<(String, String)> {
@@ -152,48 +142,19 @@ fn upstream_equivalent_matches_upstream_by_network_config_analyzer() {
         .iter()
         .map(|(_, text)| text.replacen("\nmetadata:\n", "\nmetadata:\n  namespace: boutique\n", 1))
         .collect();
-    std::fs::write(tmp.join("upstream.yaml"), theirs.join("\n---\n")).unwrap();
+    let upstream = theirs.join("\n---\n");
     let manifests = std::fs::read_to_string(dir.join("kubernetes-manifests.yaml"))
         .unwrap()
         .replace("\nmetadata:\n", "\nmetadata:\n  namespace: boutique\n");
-    std::fs::write(tmp.join("manifests.yaml"), manifests).unwrap();
     let (yaml, _) = ours();
-    std::fs::write(tmp.join("ours.yaml"), yaml).unwrap();
-    let out = Command::new(&nca)
-        .current_dir(&tmp)
-        .args([
-            "--equiv",
-            "ours.yaml",
-            "--base_np_list",
-            "upstream.yaml",
-            "--resource_list",
-            "manifests.yaml",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("are semantically equivalent"),
-        "nca says:\n{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(said) = common::nca_equivalent(&nca, &tmp, &upstream, &yaml, &manifests) {
+        panic!("nca says:\n{said}");
+    }
     // And the analyzer really compares: a policy left out is not equivalent.
-    let written = std::fs::read_to_string(tmp.join("ours.yaml")).unwrap();
-    let fewer: Vec<&str> = yaml_docs(&written).into_iter().skip(1).collect();
-    std::fs::write(tmp.join("fewer.yaml"), fewer.join("---\n")).unwrap();
-    let out = Command::new(&nca)
-        .current_dir(&tmp)
-        .args([
-            "--equiv",
-            "fewer.yaml",
-            "--base_np_list",
-            "upstream.yaml",
-            "--resource_list",
-            "manifests.yaml",
-        ])
-        .output()
-        .unwrap();
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("are semantically equivalent"));
+    let fewer: Vec<&str> = yaml_docs(&yaml).into_iter().skip(1).collect();
+    assert!(
+        common::nca_equivalent(&nca, &tmp, &upstream, &fewer.join("---\n"), &manifests).is_err()
+    );
 }
 
 fn yaml_docs(text: &str) -> Vec<&str> {

@@ -70,17 +70,7 @@ fn mentioned(policies: &[NetworkPolicy]) -> Mentioned {
         if let Some(s) = &spec.pod_selector {
             m.pod_selectors.push(s.clone());
         }
-        let peers = spec
-            .ingress
-            .iter()
-            .flatten()
-            .flat_map(|r| r.from.iter().flatten())
-            .chain(
-                spec.egress
-                    .iter()
-                    .flatten()
-                    .flat_map(|r| r.to.iter().flatten()),
-            );
+        let peers = common::spec_peers(spec);
         for peer in peers {
             if let Some(s) = &peer.pod_selector {
                 m.pod_selectors.push(s.clone());
@@ -614,16 +604,7 @@ fn check(name: &str, yaml: &str, workloads: bool) -> Checked {
 // ------------------------------------------------------------------ the recipes
 
 fn recipes_dir() -> Option<PathBuf> {
-    let dir = common::root().join("../shared/reference/recipes");
-    if dir.exists() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "../shared/reference/recipes is missing"
-    );
-    eprintln!("skipping: ../shared/reference/recipes is missing");
-    None
+    common::shared_folder("reference/recipes")
 }
 
 /// Every recipe: (path relative to the recipes folder, text).
@@ -758,32 +739,14 @@ fn every_recipe_means_the_same_by_network_config_analyzer() {
             assert_ne!(swapped, original, "{name}: the policyTypes list moved");
             original = swapped;
         }
-        std::fs::write(tmp.join("original.yaml"), &original).unwrap();
-        std::fs::write(tmp.join("compiled.yaml"), &ours).unwrap();
         for (v, cluster) in clusters(&m).iter().enumerate() {
-            std::fs::write(tmp.join("resources.yaml"), manifests_yaml(cluster)).unwrap();
-            let out = Command::new(&nca)
-                .current_dir(&*tmp)
-                .args([
-                    "--equiv",
-                    "compiled.yaml",
-                    "--base_np_list",
-                    "original.yaml",
-                    "--resource_list",
-                    "resources.yaml",
-                ])
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            // Identical output is reported as "the same set of policies".
-            assert!(
-                stdout.contains("are semantically equivalent")
-                    || stdout
-                        .contains("have the same network topology and the same set of policies"),
-                "{name} (cluster {v}): nca says:\n{stdout}{}\nimported program:\n{}\ncompiled:\n{ours}",
-                String::from_utf8_lossy(&out.stderr),
-                imported.program
-            );
+            let resources = manifests_yaml(cluster);
+            if let Err(said) = common::nca_equivalent(&nca, &tmp, &original, &ours, &resources) {
+                panic!(
+                    "{name} (cluster {v}): nca says:\n{said}\nimported program:\n{}\ncompiled:\n{ours}",
+                    imported.program
+                );
+            }
             runs += 1;
         }
     }
@@ -1427,26 +1390,10 @@ fn the_comparisons_catch_a_difference() {
         return;
     };
     let tmp = temp_dir("nca-sanity");
-    std::fs::write(tmp.join("original.yaml"), &yaml).unwrap();
-    std::fs::write(tmp.join("compiled.yaml"), &wrong_yaml).unwrap();
-    std::fs::write(tmp.join("resources.yaml"), manifests_yaml(&cluster)).unwrap();
-    let out = Command::new(&nca)
-        .current_dir(&*tmp)
-        .args([
-            "--equiv",
-            "compiled.yaml",
-            "--base_np_list",
-            "original.yaml",
-            "--resource_list",
-            "resources.yaml",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let resources = manifests_yaml(&cluster);
     assert!(
-        !stdout.contains("are semantically equivalent")
-            && !stdout.contains("the same set of policies"),
-        "nca missed a changed port:\n{stdout}"
+        common::nca_equivalent(&nca, &tmp, &yaml, &wrong_yaml, &resources).is_err(),
+        "nca missed a changed port"
     );
 }
 

@@ -13,20 +13,9 @@
 
 use netpol_testkit as common;
 
-use netpol_compiler::db::{self, Database};
+use common::random::Rng;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use netpol_compiler::db::{self, Database};
 
 const PIECES: &[&str] = &[
     "{",

@@ -20,8 +20,6 @@ use netpol_compiler::db::{self, Database};
 use netpol_compiler::k8s::eval::{Cluster, Protocol};
 use netpol_compiler::k8s::workloads::{Manifests, parse_manifests};
 use netpol_compiler::span::FileId;
-use std::path::Path;
-use std::process::Command;
 
 /// Compiles program files with manifests given as (path, text) pairs.
 fn compile(
@@ -116,17 +114,7 @@ fn equivalent_by_evaluator(
 /// peer are checked by the evaluator only; everything else goes through nca too.
 fn hits_nca_exists_gap(policies: &[NetworkPolicy]) -> bool {
     policies.iter().filter_map(|p| p.spec.as_ref()).any(|spec| {
-        let peers = spec
-            .ingress
-            .iter()
-            .flatten()
-            .flat_map(|r| r.from.iter().flatten())
-            .chain(
-                spec.egress
-                    .iter()
-                    .flatten()
-                    .flat_map(|r| r.to.iter().flatten()),
-            );
+        let peers = common::spec_peers(spec);
         peers.into_iter().any(|peer| {
             peer.namespace_selector.is_some()
                 && peer
@@ -154,7 +142,7 @@ fn nca_gap_exists_with_namespace_selector() {
     let exists = policy("{key: tier, operator: Exists}");
     let listed = policy("{key: tier, operator: In, values: [\"x\", \"y\"]}");
     let (_, manifests) = random_cluster();
-    let verdict = equivalent_by_nca(&nca, &tmp, &listed, &exists, &manifests);
+    let verdict = common::nca_equivalent(&nca, &tmp, &listed, &exists, &manifests);
     assert!(
         verdict.is_err(),
         "nca now handles Exists with a namespaceSelector: drop the exclusion"
@@ -170,41 +158,6 @@ fn nca_gap_exists_with_namespace_selector() {
 
 fn nca() -> Option<std::path::PathBuf> {
     common::venv_tool("nca")
-}
-
-fn equivalent_by_nca(
-    nca: &Path,
-    dir: &Path,
-    first: &str,
-    second: &str,
-    resources: &str,
-) -> Result<(), String> {
-    std::fs::write(dir.join("first.yaml"), first).unwrap();
-    std::fs::write(dir.join("second.yaml"), second).unwrap();
-    std::fs::write(dir.join("resources.yaml"), resources).unwrap();
-    let out = Command::new(nca)
-        .current_dir(dir)
-        .args([
-            "--equiv",
-            "second.yaml",
-            "--base_np_list",
-            "first.yaml",
-            "--resource_list",
-            "resources.yaml",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if stdout.contains("are semantically equivalent") || stdout.contains("the same set of policies")
-    {
-        Ok(())
-    } else {
-        Err(stdout
-            .lines()
-            .filter(|l| !l.contains("Warning"))
-            .collect::<Vec<_>>()
-            .join("\n"))
-    }
 }
 
 #[test]
@@ -240,7 +193,7 @@ fn examples_survive_import_and_recompile() {
                 .map(|(_, t)| t.as_str())
                 .collect::<Vec<_>>()
                 .join("\n---\n");
-            equivalent_by_nca(nca, &tmp, &first, &second, &resources)
+            common::nca_equivalent(nca, &tmp, &first, &second, &resources)
                 .unwrap_or_else(|e| panic!("{}: nca says:\n{e}", dir.display()));
         }
     }
@@ -281,7 +234,7 @@ fn random_programs_survive_import_and_recompile() {
         let gap = hits_nca_exists_gap(&common::parse_policies(&first))
             || hits_nca_exists_gap(&common::parse_policies(&second));
         if let Some(nca) = nca.as_ref().filter(|_| by_nca < 40 && !gap) {
-            equivalent_by_nca(nca, &tmp, &first, &second, &manifest_text)
+            common::nca_equivalent(nca, &tmp, &first, &second, &manifest_text)
                 .unwrap_or_else(|e| panic!("seed {seed}: nca says:\n{e}"));
             by_nca += 1;
         }

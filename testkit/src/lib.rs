@@ -56,15 +56,80 @@ pub fn venv_tool(name: &str) -> Option<PathBuf> {
     None
 }
 
+/// Asks network-config-analyzer (`nca --equiv`) whether the NetworkPolicy YAML `second`
+/// allows exactly the connections `first` allows on the cluster `resources` (pod and
+/// namespace manifests). Writes `first.yaml`, `second.yaml` and `resources.yaml` into `dir`.
+/// `Err` holds what nca said (its warnings left out) when it does not report them equivalent.
+pub fn nca_equivalent(
+    nca: &Path,
+    dir: &Path,
+    first: &str,
+    second: &str,
+    resources: &str,
+) -> Result<(), String> {
+    std::fs::write(dir.join("first.yaml"), first).unwrap();
+    std::fs::write(dir.join("second.yaml"), second).unwrap();
+    std::fs::write(dir.join("resources.yaml"), resources).unwrap();
+    let out = std::process::Command::new(nca)
+        .current_dir(dir)
+        .args([
+            "--equiv",
+            "second.yaml",
+            "--base_np_list",
+            "first.yaml",
+            "--resource_list",
+            "resources.yaml",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // nca reports identical inputs as having "the same set of policies".
+    if stdout.contains("are semantically equivalent")
+        || stdout.contains("have the same network topology and the same set of policies")
+    {
+        return Ok(());
+    }
+    let said = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    Err(said
+        .lines()
+        .filter(|l| !l.contains("Warning"))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+/// A folder of `../shared` (beside the workspace root), `rel` below it. In CI a missing folder
+/// fails the test; elsewhere the caller skips after a notice.
+pub fn shared_folder(rel: &str) -> Option<PathBuf> {
+    let dir = root().join("../shared").join(rel);
+    if dir.exists() {
+        return Some(dir);
+    }
+    assert!(std::env::var("CI").is_err(), "../shared/{rel} is missing");
+    eprintln!("skipping: ../shared/{rel} is missing");
+    None
+}
+
+/// Every peer of a policy's rules: the `from` of its ingress rules, then the `to` of its
+/// egress rules.
+pub fn spec_peers(
+    spec: &k8s_openapi::api::networking::v1::NetworkPolicySpec,
+) -> impl Iterator<Item = &k8s_openapi::api::networking::v1::NetworkPolicyPeer> {
+    spec.ingress
+        .iter()
+        .flatten()
+        .flat_map(|r| r.from.iter().flatten())
+        .chain(
+            spec.egress
+                .iter()
+                .flatten()
+                .flat_map(|r| r.to.iter().flatten()),
+        )
+}
+
 /// Upstream's Online Boutique NetworkPolicy files (`../shared/reference`), sorted; `None`
 /// (a failure in CI) when the reference folder is missing.
 pub fn boutique_policy_files() -> Option<Vec<PathBuf>> {
-    let dir = root().join("../shared/reference/online-boutique/network-policies");
-    if !dir.exists() {
-        assert!(std::env::var("CI").is_err(), "{} is missing", dir.display());
-        eprintln!("skipping: {} is missing", dir.display());
-        return None;
-    }
+    let dir = shared_folder("reference/online-boutique/network-policies")?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()

@@ -11,6 +11,12 @@ use crate::span::{FileId, Span};
 use crate::syntax::{self, Comment, ast::*};
 
 mod print;
+
+/// The printers import writes its program with, so that the two never disagree on how a
+/// selector, a peer or a port is written.
+pub(crate) mod unparse {
+    pub(crate) use super::print::{peer, port_item, quote, selector};
+}
 use print::{
     connection_too_long, isolate, peer, port_decl, quote, selector, single_line, target,
     wrap_connection,

@@ -163,11 +163,11 @@ pub(in crate::fmt) fn single_line(item: &Item) -> Option<Line> {
     })
 }
 
-pub(in crate::fmt) fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-pub(in crate::fmt) fn selector(s: &Selector) -> String {
+pub(crate) fn selector(s: &Selector) -> String {
     s.requirements
         .iter()
         .map(|r| {
@@ -215,7 +215,7 @@ fn pod_set(s: &PodSet) -> String {
     }
 }
 
-pub(in crate::fmt) fn peer(p: &Peer) -> String {
+pub(crate) fn peer(p: &Peer) -> String {
     match p {
         Peer::Ref(n) => n.text.clone(),
         Peer::Set(s) => pod_set(s),
@@ -238,7 +238,7 @@ fn protocol(p: &Option<(Proto, Span)>) -> String {
     }
 }
 
-fn port_item(p: &PortItem) -> String {
+pub(crate) fn port_item(p: &PortItem) -> String {
     let base = match &p.kind {
         PortItemKind::Any => "*".to_string(),
         PortItemKind::Number(n) => n.to_string(),

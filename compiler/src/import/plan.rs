@@ -16,7 +16,7 @@ use super::model::{
     ns_norm, pod_norm,
 };
 use super::names::{sanitize, unique};
-use super::render::{describe, port_range_text, quote, sel_text};
+use super::render::{describe, pod_port_text, port_range_text, sel_text};
 
 impl Importer<'_> {
     /// The units the compiler isolates in `ingress` (or egress): isolated namespaces first.
@@ -146,10 +146,7 @@ impl Importer<'_> {
                     }
                     // Carried to the output unresolved: Kubernetes resolves it on each
                     // destination pod.
-                    items.insert(match protocol {
-                        Protocol::Tcp => quote(name),
-                        p => format!("{}/{}", quote(name), p.as_str().to_lowercase()),
-                    });
+                    items.insert(pod_port_text(*protocol, name));
                 }
             }
         }

@@ -2,9 +2,12 @@
 
 use std::collections::BTreeSet;
 
+use crate::fmt::unparse;
 use crate::k8s::eval::{NAMESPACE_NAME_LABEL as NAME, Protocol};
 use crate::k8s::selector::{Constraint, Sel, Values};
 use crate::resolve::hir::Dirs;
+use crate::span::{FileId, Span};
+use crate::syntax::ast::{self, ReqOp};
 
 use super::model::{ExternalKind, Importer, PeerRef, PodSet, Stmt};
 use super::names::is_name;
@@ -106,7 +109,7 @@ impl Importer<'_> {
                 "workloads {}\n\n",
                 workloads
                     .iter()
-                    .map(|w| quote(w))
+                    .map(|w| unparse::quote(w))
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
@@ -312,54 +315,70 @@ fn comment_lines(text: &str, indent: &str) -> String {
     out
 }
 
-pub(in crate::import) fn quote(v: &str) -> String {
-    format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+// ------------------------------------------------------------------ syntax trees, printed by fmt
+
+/// The importer's syntax trees are printed, never located.
+const NOWHERE: Span = Span {
+    file: FileId(0),
+    start: 0,
+    end: 0,
+};
+
+fn word(v: &str) -> ast::Str {
+    ast::Str {
+        value: v.to_string(),
+        span: NOWHERE,
+    }
 }
 
-fn values_text(s: &BTreeSet<String>) -> String {
-    s.iter().map(|v| quote(v)).collect::<Vec<_>>().join(", ")
+/// The one value of a set of one.
+fn single(s: &BTreeSet<String>) -> Option<&String> {
+    s.iter().next().filter(|_| s.len() == 1)
+}
+
+/// A selector as the parser would read it from its netpol text.
+pub(in crate::import) fn sel_ast(sel: &Sel) -> ast::Selector {
+    let mut requirements = Vec::new();
+    for (k, c) in &sel.keys {
+        let values = |s: &BTreeSet<String>| s.iter().map(|v| word(v)).collect::<Vec<_>>();
+        let ops = match (&c.values, c.absent_ok) {
+            (Values::In(s), false) => match single(s) {
+                Some(v) => vec![ReqOp::Eq(word(v))],
+                None => vec![ReqOp::In(values(s))],
+            },
+            (Values::In(s), true) if s.is_empty() => vec![ReqOp::NotExists],
+            // Absent or one of the values: never built by the importer; a superset is safer
+            // than nothing, and the tests would catch it.
+            (Values::In(s), true) => vec![ReqOp::In(values(s))],
+            (Values::NotIn(s), true) => match single(s) {
+                Some(v) => vec![ReqOp::Ne(word(v))],
+                None => vec![ReqOp::NotIn(values(s))],
+            },
+            (Values::NotIn(s), false) if s.is_empty() => vec![ReqOp::Exists],
+            (Values::NotIn(s), false) => match single(s) {
+                Some(v) => vec![ReqOp::Exists, ReqOp::Ne(word(v))],
+                None => vec![ReqOp::Exists, ReqOp::NotIn(values(s))],
+            },
+        };
+        requirements.extend(ops.into_iter().map(|op| ast::Requirement {
+            span: NOWHERE,
+            key: word(k),
+            op,
+        }));
+    }
+    ast::Selector {
+        span: NOWHERE,
+        requirements,
+    }
 }
 
 /// A selector in netpol syntax (`{}` is the empty string).
 pub(in crate::import) fn sel_text(sel: &Sel) -> String {
-    let mut parts = Vec::new();
-    for (k, c) in &sel.keys {
-        match (&c.values, c.absent_ok) {
-            (Values::In(s), false) if s.len() == 1 => {
-                parts.push(format!("{k} = {}", values_text(s)));
-            }
-            (Values::In(s), false) => parts.push(format!("{k} in ({})", values_text(s))),
-            (Values::In(s), true) if s.is_empty() => parts.push(format!("!{k}")),
-            // Absent or one of the values: never built by the importer; a superset is safer
-            // than nothing, and the tests would catch it.
-            (Values::In(s), true) => parts.push(format!("{k} in ({})", values_text(s))),
-            (Values::NotIn(s), true) if s.len() == 1 => {
-                parts.push(format!("{k} != {}", values_text(s)));
-            }
-            (Values::NotIn(s), true) => parts.push(format!("{k} not in ({})", values_text(s))),
-            (Values::NotIn(s), false) if s.is_empty() => parts.push(k.clone()),
-            (Values::NotIn(s), false) if s.len() == 1 => {
-                parts.push(format!("{k}, {k} != {}", values_text(s)));
-            }
-            (Values::NotIn(s), false) => {
-                parts.push(format!("{k}, {k} not in ({})", values_text(s)));
-            }
-        }
-    }
-    parts.join(", ")
+    unparse::selector(&sel_ast(sel))
 }
 
-fn braces(sel: &Sel) -> String {
-    let t = sel_text(sel);
-    if t.is_empty() {
-        "{}".into()
-    } else {
-        format!("{{ {t} }}")
-    }
-}
-
-/// A pod set in netpol syntax.
-pub(in crate::import) fn describe(set: &PodSet) -> String {
+/// A pod set as a peer of a connection.
+pub(in crate::import) fn peer_ast(set: &PodSet) -> ast::Peer {
     let single = match set.ns.keys.get(NAME) {
         Some(Constraint {
             absent_ok: false,
@@ -369,28 +388,68 @@ pub(in crate::import) fn describe(set: &PodSet) -> String {
         }
         _ => None,
     };
-    let scope = match (&single, set.ns.is_all()) {
-        (Some(n), _) => format!("namespace {n}"),
-        (None, true) => "cluster".to_string(),
-        (None, false) => format!("namespaces {}", braces(&set.ns)),
+    let scope = match (single, set.ns.is_all()) {
+        (Some(n), _) => ast::Scope::Namespace(ast::Name {
+            text: n,
+            span: NOWHERE,
+        }),
+        (None, true) => ast::Scope::Cluster(NOWHERE),
+        (None, false) => ast::Scope::Namespaces {
+            span: NOWHERE,
+            selector: Some(sel_ast(&set.ns)),
+        },
     };
-    if set.pods.is_all() {
-        scope
-    } else {
-        format!("pods {} in {scope}", braces(&set.pods))
+    if !set.pods.is_all() {
+        return ast::Peer::Set(ast::PodSet::Pods {
+            span: NOWHERE,
+            selector: Some(sel_ast(&set.pods)),
+            scope,
+        });
+    }
+    match scope {
+        ast::Scope::Namespace(name) => ast::Peer::Set(ast::PodSet::Namespace {
+            span: NOWHERE,
+            name,
+        }),
+        ast::Scope::Namespaces { selector, .. } => ast::Peer::Set(ast::PodSet::Namespaces {
+            span: NOWHERE,
+            selector,
+        }),
+        ast::Scope::Cluster(_) => ast::Peer::Cluster(NOWHERE),
     }
 }
 
-pub(in crate::import) fn port_range_text(protocol: Protocol, start: u16, end: u16) -> String {
-    let suffix = match protocol {
-        Protocol::Tcp => String::new(),
-        p => format!("/{}", p.as_str().to_lowercase()),
+/// A pod set in netpol syntax.
+pub(in crate::import) fn describe(set: &PodSet) -> String {
+    unparse::peer(&peer_ast(set))
+}
+
+fn port_text(kind: ast::PortItemKind, protocol: Protocol) -> String {
+    let protocol = match protocol {
+        Protocol::Tcp => ast::Proto::Tcp,
+        Protocol::Udp => ast::Proto::Udp,
+        Protocol::Sctp => ast::Proto::Sctp,
     };
-    if start == 1 && end == 65535 {
-        format!("*/{}", protocol.as_str().to_lowercase())
+    unparse::port_item(&ast::PortItem {
+        span: NOWHERE,
+        kind,
+        protocol: Some((protocol, NOWHERE)),
+    })
+}
+
+/// A port range in a port list: `*/udp` for every port of a protocol, `/tcp` left out.
+pub(in crate::import) fn port_range_text(protocol: Protocol, start: u16, end: u16) -> String {
+    let kind = if start == 1 && end == 65535 {
+        ast::PortItemKind::Any
     } else if start == end {
-        format!("{start}{suffix}")
+        ast::PortItemKind::Number(start.into())
     } else {
-        format!("{start}..{end}{suffix}")
-    }
+        ast::PortItemKind::Range(start.into(), end.into())
+    };
+    port_text(kind, protocol)
+}
+
+/// A container port name in a port list, resolved by Kubernetes on the destination pod.
+pub(in crate::import) fn pod_port_text(protocol: Protocol, name: &str) -> String {
+    port_text(ast::PortItemKind::PodPort(word(name)), protocol)
 }
