@@ -412,6 +412,7 @@ pub fn load_program(guard: &Guard, paths: &[PathBuf]) -> Result<Program, String>
             }
             base = Some(common_base(base, &absolute(p)?));
         } else {
+            not_a_program(p)?;
             found.push(p.clone());
             let abs = absolute(p)?;
             base = Some(common_base(base, abs.parent().unwrap_or(Path::new("/"))));
@@ -447,6 +448,21 @@ pub fn load_program(guard: &Guard, paths: &[PathBuf]) -> Result<Program, String>
     files.sort_by(|a, b| a.rel.cmp(&b.rel));
     files.dedup_by(|a, b| a.rel == b.rel);
     Ok(Program { files })
+}
+
+/// Refuses a file given as part of a program that is plainly something else: YAML or JSON
+/// (manifests or NetworkPolicies), with the command that reads it.
+fn not_a_program(path: &Path) -> Result<(), String> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("yaml" | "yml" | "json") => Err(format!(
+            "`{p}` is not a `.netpol` file: give workload manifests with `--workloads {p}`, or turn NetworkPolicies into a program with `netpol import {p}`",
+            p = path.display()
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The deepest folder containing both (absolute, normalized paths).

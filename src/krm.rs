@@ -427,6 +427,7 @@ fn generate(config: &Config, items: Option<&[Value]>) -> Result<Generated, Failu
         paths,
         workloads: spec.workloads.clone(),
         format: report::Format::Human,
+        warnings: false,
     };
     let loaded = crate::try_load(&args, extra, &[]).map_err(|e| match e {
         LoadError::Usage(m) => Failure::Message(m),

@@ -74,6 +74,10 @@ pub struct ProgramArgs {
     /// (workflow commands) or `sarif` on stdout (on stderr for `compile` without -o/--out-dir).
     #[arg(long, value_enum, default_value_t = report::Format::Human)]
     format: report::Format,
+    /// Print the warnings also when there are errors (by default they are held back until
+    /// the errors are fixed: most of them follow from the errors).
+    #[arg(long)]
+    warnings: bool,
 }
 
 #[derive(Subcommand)]
@@ -103,6 +107,15 @@ enum Command {
         /// write them.
         #[arg(long)]
         force: bool,
+        /// Prove, before writing, that the YAML means exactly the program for every cluster
+        /// (translation validation: every class of pods, address range and port the selectors,
+        /// blocks and ranges tell apart); on a mismatch print the counterexample, write
+        /// nothing and exit 1.
+        #[arg(long, overrides_with = "no_verify")]
+        verify: bool,
+        /// Skip the proof of --verify.
+        #[arg(long = "no-verify", overrides_with = "verify")]
+        no_verify: bool,
     },
     /// Check a program and print its diagnostics, without writing output.
     Check {
@@ -251,6 +264,8 @@ fn main() -> ExitCode {
             out_dir,
             check,
             force,
+            verify,
+            no_verify,
         } => compile(
             &program,
             &cli.allow_outside,
@@ -259,6 +274,7 @@ fn main() -> ExitCode {
                 dir: out_dir,
                 check,
                 force,
+                verify: verify || (VERIFY_BY_DEFAULT && !no_verify),
             },
             color,
         ),
@@ -476,8 +492,12 @@ fn report(
     stdout_taken: bool,
     color: ColorChoice,
 ) -> bool {
+    let (diags, held) = held_back(diags, args.warnings);
+    let diags = diags.as_slice();
     if args.format == report::Format::Human {
-        return human_report(loaded, diags, color);
+        let errors = human_report(loaded, diags, color);
+        note_held_back(held);
+        return errors;
     }
     report::emit(
         args.format,
@@ -490,6 +510,42 @@ fn report(
     diags.iter().any(Diagnostic::is_error)
 }
 
+/// The diagnostics to print: without `--warnings`, the errors only when there are any (most
+/// warnings of a broken program follow from its errors); and how many were held back.
+fn held_back(diags: &[Diagnostic], warnings: bool) -> (Vec<Diagnostic>, usize) {
+    if warnings || !diags.iter().any(Diagnostic::is_error) {
+        return (diags.to_vec(), 0);
+    }
+    let errors: Vec<Diagnostic> = diags.iter().filter(|d| d.is_error()).cloned().collect();
+    let held = diags.len() - errors.len();
+    (errors, held)
+}
+
+/// Says on stderr that warnings were held back, and how to see them.
+fn note_held_back(held: usize) {
+    if held > 0 {
+        eprintln!(
+            "note: {held} warning{} held back until the errors are fixed (`--warnings` shows {})",
+            plural(held),
+            if held == 1 { "it" } else { "them" }
+        );
+    }
+}
+
+/// The exit code of a program with errors: 2 when files are missing (a `workloads` pattern
+/// that matches nothing or a manifest that cannot be read, E025), as for a `--workloads` glob
+/// that matches nothing or a missing file on the command line; else 1.
+fn errors_exit_code(diags: &[Diagnostic]) -> u8 {
+    if diags
+        .iter()
+        .any(|d| d.code == netpol_compiler::diagnostic::Code::NoManifests)
+    {
+        EXIT_USAGE
+    } else {
+        EXIT_PROGRAM_ERRORS
+    }
+}
+
 fn check(args: &ProgramArgs, allow_outside: &[PathBuf], color: ColorChoice) -> u8 {
     let loaded = match load(args, allow_outside) {
         Ok(l) => l,
@@ -497,7 +553,7 @@ fn check(args: &ProgramArgs, allow_outside: &[PathBuf], color: ColorChoice) -> u
     };
     let diags = db::diagnostics(&loaded.db, loaded.ws);
     if report(&loaded, diags, args, "check", false, color) {
-        EXIT_PROGRAM_ERRORS
+        errors_exit_code(diags)
     } else {
         EXIT_OK
     }
@@ -509,7 +565,12 @@ struct Output {
     dir: Option<PathBuf>,
     check: bool,
     force: bool,
+    /// Prove the output means the program before writing it.
+    verify: bool,
 }
+
+/// Whether `compile` verifies without `--verify` (docs/performance.md has the cost).
+const VERIFY_BY_DEFAULT: bool = false;
 
 fn compile(
     args: &ProgramArgs,
@@ -528,12 +589,22 @@ fn compile(
         return if output.check {
             EXIT_USAGE
         } else {
-            EXIT_PROGRAM_ERRORS
+            errors_exit_code(diags)
         };
     }
     let Some(docs) = db::emitted(&loaded.db, loaded.ws) else {
         return fail("the policies could not be serialised");
     };
+    if output.verify {
+        match db::verify(&loaded.db, loaded.ws) {
+            None => return fail("the compiled policies could not be read back"),
+            Some(Err(failure)) => {
+                eprintln!("error: {}", failure.message());
+                return EXIT_PROGRAM_ERRORS;
+            }
+            Some(Ok(_)) => {}
+        }
+    }
     let result = match (output.file, output.dir) {
         (_, Some(dir)) if output.check => {
             return match output::check_dir(&loaded.guard, &dir, docs) {
@@ -590,11 +661,21 @@ fn test(args: &ProgramArgs, allow_outside: &[PathBuf], color: ColorChoice) -> u8
         Err(code) => return code,
     };
     let diags = db::diagnostics(&loaded.db, loaded.ws);
+    if !diags.iter().any(Diagnostic::is_error)
+        && db::resolved(&loaded.db, loaded.ws).program.tests.is_empty()
+    {
+        eprintln!("error: the program has no `test` blocks: nothing to check");
+        eprintln!(
+            "  = help: add one, such as `test \"web reaches the API\" {{ allowed web -> api:http }}` (docs/language.md#tests)"
+        );
+        return EXIT_PROGRAM_ERRORS;
+    }
     if args.format != report::Format::Human {
-        return report::test(&loaded.db, loaded.ws, diags, &loaded.display, args.format);
+        let (diags, _) = held_back(diags, args.warnings);
+        return report::test(&loaded.db, loaded.ws, &diags, &loaded.display, args.format);
     }
     if report(&loaded, diags, args, "test", false, color) {
-        return EXIT_PROGRAM_ERRORS;
+        return errors_exit_code(diags);
     }
     let Some(results) = db::run_tests(&loaded.db, loaded.ws) else {
         return fail("the compiled policies could not be read back");
@@ -683,6 +764,12 @@ fn explain(
                 Err(e) => return fail(e),
             };
             match ex::read_policies(&text) {
+                Ok(p) if p.is_empty() => {
+                    return fail(format!(
+                        "`{}` holds no NetworkPolicy (`kind: NetworkPolicy`, `apiVersion: networking.k8s.io/v1`): give workload manifests with `--workloads`",
+                        f.display()
+                    ));
+                }
                 Ok(p) => policies.extend(p),
                 Err(e) => return fail(format!("`{}` cannot be read: {e}", f.display())),
             }
@@ -700,6 +787,7 @@ fn explain(
             paths: paths.to_vec(),
             workloads: workloads.to_vec(),
             format: report::Format::Human,
+            warnings: false,
         };
         let loaded = match load(&args, allow_outside) {
             Ok(l) => l,

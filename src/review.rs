@@ -53,6 +53,7 @@ pub fn program(
                 paths: paths.to_vec(),
                 workloads: workloads.to_vec(),
                 format: crate::report::Format::Human,
+                warnings: false,
             },
             allow_outside,
         )?,

@@ -1,7 +1,8 @@
 //! Every file in tests/diagnostics/ is a broken program whose first line lists the codes it
 //! must produce (`// expect: E002 W107`). The test runs `netpol check` on it, compares the
-//! set of codes, and snapshots the rendered output next to the source, so a reviewer reads
-//! the test without opening the code. A snapshot without its fixture fails the suite.
+//! set of codes, checks that the output holds each `// says: TEXT` line of the fixture, and
+//! snapshots the rendered output next to the source, so a reviewer reads the test without
+//! opening the code. `// args: …` lines are options of `netpol check` (`--warnings`). A snapshot without its fixture fails the suite.
 
 #![allow(
     clippy::unwrap_used,
@@ -16,10 +17,11 @@ use netpol_testkit as common;
 use std::collections::BTreeSet;
 use std::process::Command;
 
-fn check(path: &str) -> (i32, String) {
+fn check(path: &str, extra: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_netpol"))
         .current_dir(common::root())
         .args(["check", path, "--color", "never"])
+        .args(extra)
         .output()
         .unwrap();
     (
@@ -59,11 +61,27 @@ fn broken_programs_report_their_codes() {
             .unwrap()
             .to_string_lossy()
             .into_owned();
-        let (code, stderr) = check(&rel);
+        // `// args: --warnings` lines: options of `netpol check`.
+        let args: Vec<&str> = src
+            .lines()
+            .filter_map(|l| l.strip_prefix("// args:"))
+            .flat_map(str::split_whitespace)
+            .collect();
+        let (code, stderr) = check(&rel, &args);
         let got = codes(&stderr);
         assert_eq!(got, expected, "{rel}:\n{stderr}");
+        // `// says: TEXT` lines: what the messages must say, each somewhere in the output.
+        for said in src.lines().filter_map(|l| l.strip_prefix("// says: ")) {
+            assert!(stderr.contains(said), "{rel}: no `{said}` in:\n{stderr}");
+        }
         let has_error = expected.iter().any(|c| c.starts_with('E'));
-        assert_eq!(code, if has_error { 1 } else { 0 }, "{rel}: exit code");
+        // Missing files (E025) exit 2, as a `--workloads` glob that matches nothing does.
+        let want = match (has_error, expected.contains("E025")) {
+            (_, true) => 2,
+            (true, false) => 1,
+            (false, false) => 0,
+        };
+        assert_eq!(code, want, "{rel}: exit code");
         seen_codes.extend(got);
         fixtures += 1;
         insta::assert_snapshot!(format!(

@@ -374,7 +374,9 @@ pub fn test(
         report = report.with_tests(&results, files);
     }
     let (_, failed) = report.test_counts();
-    let code = if report.errors() > 0 || failed > 0 {
+    let code = if report.errors() > 0 {
+        crate::errors_exit_code(diags)
+    } else if failed > 0 {
         1
     } else {
         0

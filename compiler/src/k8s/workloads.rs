@@ -286,7 +286,8 @@ fn yaml11_value(s: &str) -> Option<String> {
 }
 
 /// Plain (unquoted) label keys and values that kubectl, reading YAML 1.1, takes for a
-/// boolean, null or a number: a diagnostic each, "quote it", rather than a model that differs
+/// boolean, null or a number, and fields netpol reads that it retypes (`namespace: y`,
+/// `containerPort: 0777`): a diagnostic each, "quote it", rather than a model that differs
 /// from the cluster in silence.
 fn retyped_labels(file: FileId, offset: usize, doc: &str) -> Vec<Diagnostic> {
     use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
@@ -335,6 +336,28 @@ fn retyped_labels(file: FileId, offset: usize, doc: &str) -> Vec<Diagnostic> {
                     checked,
                 }) = stack.last_mut()
                 {
+                    let field = (!*checked && !*key_next)
+                        .then(|| retyped_field(last_key, &value))
+                        .flatten();
+                    if style == ScalarStyle::Plain
+                        && tag.is_none()
+                        && let Some((read, help)) = field
+                    {
+                        let at = scalar_start(doc, &span);
+                        let len = span
+                            .end
+                            .byte_offset()
+                            .map_or(value.len(), |e| e.saturating_sub(at));
+                        out.push(
+                            Diagnostic::new(
+                                Code::InvalidManifest,
+                                Span::new(file, offset + at, offset + at + len),
+                                format!("kubectl reads `{last_key}: {value}` as `{read}`, not as `{value}`"),
+                            )
+                            .label(format!("`{last_key}` is read as `{read}`"))
+                            .help(help),
+                        );
+                    }
                     if *checked
                         && style == ScalarStyle::Plain
                         && tag.is_none()
@@ -386,6 +409,43 @@ fn retyped_labels(file: FileId, offset: usize, doc: &str) -> Vec<Diagnostic> {
     out
 }
 
+/// The start of a scalar event in `doc`.
+fn scalar_start(doc: &str, span: &serde_saphyr::granit_parser::Span) -> usize {
+    span.start
+        .byte_offset()
+        .or_else(|| offset_of(doc, span.start.line() as u64, span.start.col() as u64 + 1))
+        .unwrap_or(0)
+}
+
+/// Fields netpol reads whose plain value a YAML 1.1 reader (kubectl's) retypes: a string
+/// field given `y`, `on` or `0777` (a boolean or number to kubectl, which then rejects the
+/// object), or a port given `0777` (octal to kubectl, decimal here). What kubectl reads, and
+/// the fix.
+fn retyped_field(key: &str, value: &str) -> Option<(String, String)> {
+    const STRING_FIELDS: &[&str] = &["name", "namespace", "protocol", "kind", "apiVersion"];
+    const NUMBER_FIELDS: &[&str] = &["containerPort", "port", "number", "hostPort"];
+    let read = yaml11_value(value)?;
+    if STRING_FIELDS.contains(&key) {
+        return Some((
+            read,
+            format!(
+                "quote it: kubectl reads manifests as YAML 1.1, where unquoted `y`, `on`, `no`, `0777` and `1e3` are booleans and numbers; write `{key}: \"{value}\"`"
+            ),
+        ));
+    }
+    let decimal = value.parse::<u64>().ok().map(|v| v.to_string());
+    if NUMBER_FIELDS.contains(&key) && decimal.is_some_and(|d| d != read) {
+        return Some((
+            read.clone(),
+            format!(
+                "kubectl reads manifests as YAML 1.1, where a leading `0` makes a number octal; write `{key}: {}` for the decimal number, or `{key}: {read}`",
+                value.trim_start_matches('0')
+            ),
+        ));
+    }
+    None
+}
+
 /// Reads one manifest file. `default_namespace` is where objects without
 /// `metadata.namespace` go (as `kubectl apply -n` would place them).
 pub fn parse_manifests(file: FileId, text: &str, default_namespace: &str) -> Manifests {
@@ -397,7 +457,14 @@ pub fn parse_manifests(file: FileId, text: &str, default_namespace: &str) -> Man
             Ok(value) => {
                 let retyped = retyped_labels(file, offset, doc);
                 if retyped.is_empty() {
-                    read_object(&value, doc_span, default_namespace, &mut out);
+                    let at = Document {
+                        file,
+                        offset,
+                        text: doc,
+                        span: doc_span,
+                        prefix: Vec::new(),
+                    };
+                    read_object(&value, &at, default_namespace, &mut out);
                 } else {
                     out.errors.extend(retyped);
                 }
@@ -444,7 +511,8 @@ fn lowercase_first(s: &str) -> String {
     }
 }
 
-fn read_object(value: &Value, span: Span, default_ns: &str, out: &mut Manifests) {
+fn read_object(value: &Value, at: &Document<'_>, default_ns: &str, out: &mut Manifests) {
+    let span = at.span;
     let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
     let api_version = value
         .get("apiVersion")
@@ -453,16 +521,19 @@ fn read_object(value: &Value, span: Span, default_ns: &str, out: &mut Manifests)
     let template = |t: Option<core::PodTemplateSpec>| {
         t.and_then(|t| Some((t.metadata.unwrap_or_default(), t.spec?)))
     };
-    let result: Result<Option<ObjectParts>, serde_json::Error> = match (kind, api_version) {
+    let result: Result<Option<ObjectParts>, Invalid> = match (kind, api_version) {
         ("List", _) => {
             if let Some(items) = value.get("items").and_then(Value::as_array) {
-                for item in items {
-                    read_object(item, span, default_ns, out);
+                for (i, item) in items.iter().enumerate() {
+                    let mut prefix = at.prefix.clone();
+                    prefix.extend([Seg::Key("items".to_string()), Seg::Index(i)]);
+                    let inner = Document { prefix, ..*at };
+                    read_object(item, &inner, default_ns, out);
                 }
             }
             Ok(None)
         }
-        ("Namespace", "v1") => serde_json::from_value::<core::Namespace>(value.clone()).map(|ns| {
+        ("Namespace", "v1") => typed::<core::Namespace>(value).map(|ns| {
             let name = ns.metadata.name.unwrap_or_default();
             let mut labels = ns.metadata.labels.unwrap_or_default();
             labels.insert(
@@ -472,7 +543,7 @@ fn read_object(value: &Value, span: Span, default_ns: &str, out: &mut Manifests)
             out.namespaces.push(NamespaceInfo { span, name, labels });
             None
         }),
-        ("Service", "v1") => serde_json::from_value::<core::Service>(value.clone()).map(|svc| {
+        ("Service", "v1") => typed::<core::Service>(value).map(|svc| {
             if let Some(selector) = svc.spec.and_then(|s| s.selector).filter(|s| !s.is_empty()) {
                 out.services.push(ServiceInfo {
                     span,
@@ -486,83 +557,72 @@ fn read_object(value: &Value, span: Span, default_ns: &str, out: &mut Manifests)
             }
             None
         }),
-        ("Ingress", "networking.k8s.io/v1") => serde_json::from_value::<
-            k8s_openapi::api::networking::v1::Ingress,
-        >(value.clone())
-        .map(|ing| {
-            let spec = ing.spec.unwrap_or_default();
-            let mut backends: Vec<String> = spec
-                .default_backend
-                .iter()
-                .chain(spec.rules.iter().flatten().flat_map(|r| {
-                    r.http
-                        .iter()
-                        .flat_map(|h| h.paths.iter().map(|p| &p.backend))
-                }))
-                .filter_map(|b| b.service.as_ref().map(|s| s.name.clone()))
-                .collect();
-            backends.sort();
-            backends.dedup();
-            out.ingresses.push(IngressInfo {
-                span,
-                name: ing.metadata.name.unwrap_or_default(),
-                namespace: ing
-                    .metadata
-                    .namespace
-                    .unwrap_or_else(|| default_ns.to_string()),
-                backends,
-            });
-            None
+        ("Ingress", "networking.k8s.io/v1") => {
+            typed::<k8s_openapi::api::networking::v1::Ingress>(value).map(|ing| {
+                let spec = ing.spec.unwrap_or_default();
+                let mut backends: Vec<String> = spec
+                    .default_backend
+                    .iter()
+                    .chain(spec.rules.iter().flatten().flat_map(|r| {
+                        r.http
+                            .iter()
+                            .flat_map(|h| h.paths.iter().map(|p| &p.backend))
+                    }))
+                    .filter_map(|b| b.service.as_ref().map(|s| s.name.clone()))
+                    .collect();
+                backends.sort();
+                backends.dedup();
+                out.ingresses.push(IngressInfo {
+                    span,
+                    name: ing.metadata.name.unwrap_or_default(),
+                    namespace: ing
+                        .metadata
+                        .namespace
+                        .unwrap_or_else(|| default_ns.to_string()),
+                    backends,
+                });
+                None
+            })
+        }
+        ("Pod", "v1") => {
+            typed::<core::Pod>(value).map(|p| Some((p.metadata.clone(), Some(p.metadata), p.spec)))
+        }
+        ("ReplicationController", "v1") => typed::<core::ReplicationController>(value).map(|o| {
+            o.spec
+                .and_then(|s| template(s.template))
+                .map(|(m, s)| (o.metadata, Some(m), Some(s)))
         }),
-        ("Pod", "v1") => serde_json::from_value::<core::Pod>(value.clone())
-            .map(|p| Some((p.metadata.clone(), Some(p.metadata), p.spec))),
-        ("ReplicationController", "v1") => {
-            serde_json::from_value::<core::ReplicationController>(value.clone()).map(|o| {
-                o.spec
-                    .and_then(|s| template(s.template))
-                    .map(|(m, s)| (o.metadata, Some(m), Some(s)))
-            })
-        }
-        ("Deployment", "apps/v1") => {
-            serde_json::from_value::<apps::Deployment>(value.clone()).map(|o| {
-                o.spec
-                    .and_then(|s| template(Some(s.template)))
-                    .map(|(m, s)| (o.metadata, Some(m), Some(s)))
-            })
-        }
-        ("StatefulSet", "apps/v1") => serde_json::from_value::<apps::StatefulSet>(value.clone())
-            .map(|o| {
-                o.spec
-                    .and_then(|s| template(Some(s.template)))
-                    .map(|(m, s)| (o.metadata, Some(m), Some(s)))
-            }),
-        ("DaemonSet", "apps/v1") => {
-            serde_json::from_value::<apps::DaemonSet>(value.clone()).map(|o| {
-                o.spec
-                    .and_then(|s| template(Some(s.template)))
-                    .map(|(m, s)| (o.metadata, Some(m), Some(s)))
-            })
-        }
-        ("ReplicaSet", "apps/v1") => {
-            serde_json::from_value::<apps::ReplicaSet>(value.clone()).map(|o| {
-                o.spec
-                    .and_then(|s| template(s.template))
-                    .map(|(m, s)| (o.metadata, Some(m), Some(s)))
-            })
-        }
-        ("Job", "batch/v1") => serde_json::from_value::<batch::Job>(value.clone()).map(|o| {
+        ("Deployment", "apps/v1") => typed::<apps::Deployment>(value).map(|o| {
             o.spec
                 .and_then(|s| template(Some(s.template)))
                 .map(|(m, s)| (o.metadata, Some(m), Some(s)))
         }),
-        ("CronJob", "batch/v1") => {
-            serde_json::from_value::<batch::CronJob>(value.clone()).map(|o| {
-                o.spec
-                    .and_then(|s| s.job_template.spec)
-                    .and_then(|s| template(Some(s.template)))
-                    .map(|(m, s)| (o.metadata, Some(m), Some(s)))
-            })
-        }
+        ("StatefulSet", "apps/v1") => typed::<apps::StatefulSet>(value).map(|o| {
+            o.spec
+                .and_then(|s| template(Some(s.template)))
+                .map(|(m, s)| (o.metadata, Some(m), Some(s)))
+        }),
+        ("DaemonSet", "apps/v1") => typed::<apps::DaemonSet>(value).map(|o| {
+            o.spec
+                .and_then(|s| template(Some(s.template)))
+                .map(|(m, s)| (o.metadata, Some(m), Some(s)))
+        }),
+        ("ReplicaSet", "apps/v1") => typed::<apps::ReplicaSet>(value).map(|o| {
+            o.spec
+                .and_then(|s| template(s.template))
+                .map(|(m, s)| (o.metadata, Some(m), Some(s)))
+        }),
+        ("Job", "batch/v1") => typed::<batch::Job>(value).map(|o| {
+            o.spec
+                .and_then(|s| template(Some(s.template)))
+                .map(|(m, s)| (o.metadata, Some(m), Some(s)))
+        }),
+        ("CronJob", "batch/v1") => typed::<batch::CronJob>(value).map(|o| {
+            o.spec
+                .and_then(|s| s.job_template.spec)
+                .and_then(|s| template(Some(s.template)))
+                .map(|(m, s)| (o.metadata, Some(m), Some(s)))
+        }),
         _ => Ok(None),
     };
     match result {
@@ -614,15 +674,153 @@ fn read_object(value: &Value, span: Span, default_ns: &str, out: &mut Manifests)
             });
         }
         Ok(None) => {}
-        Err(e) => out.errors.push(
-            Diagnostic::new(
-                Code::InvalidManifest,
-                span,
-                format!("this `{kind}` is not a valid Kubernetes object: {e}"),
-            )
-            .label("in this document"),
-        ),
+        Err(e) => out.errors.push(invalid_field(at, kind, &e)),
     }
+}
+
+/// Where a document is: its file, its byte offset in the file and its text, and, for an item
+/// of a `List`, the path to the item.
+struct Document<'a> {
+    file: FileId,
+    offset: usize,
+    text: &'a str,
+    span: Span,
+    prefix: Vec<Seg>,
+}
+
+/// One step of a path into a YAML document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+type Invalid = serde_path_to_error::Error<serde_json::Error>;
+
+/// Deserializes a typed object, keeping the path of the field it fails at.
+fn typed<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Invalid> {
+    serde_path_to_error::deserialize(value.clone())
+}
+
+/// An object that does not deserialize: the error at the field's own key (line and column),
+/// naming the field by its path.
+fn invalid_field(at: &Document<'_>, kind: &str, e: &Invalid) -> Diagnostic {
+    let mut path = at.prefix.clone();
+    for segment in e.path().iter() {
+        match segment {
+            serde_path_to_error::Segment::Map { key } => path.push(Seg::Key(key.clone())),
+            serde_path_to_error::Segment::Seq { index } => path.push(Seg::Index(*index)),
+            _ => break,
+        }
+    }
+    let shown = path_text(&path);
+    let reason = e.inner().to_string();
+    match locate(at.text, &path) {
+        Some((start, end)) if !path.is_empty() => Diagnostic::new(
+            Code::InvalidManifest,
+            Span::new(at.file, at.offset + start, at.offset + end),
+            format!("`{shown}` of this `{kind}` is not valid: {reason}"),
+        )
+        .label(format!("`{shown}`")),
+        _ => Diagnostic::new(
+            Code::InvalidManifest,
+            at.span,
+            format!("this `{kind}` is not a valid Kubernetes object: {reason}"),
+        )
+        .label("in this document"),
+    }
+}
+
+/// `spec.containers[0].ports[1].containerPort`.
+fn path_text(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for s in path {
+        match s {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// The byte range in `doc` of the key of the field at `path` (of the element, when `path` ends
+/// with an index), found by walking the YAML events.
+fn locate(doc: &str, path: &[Seg]) -> Option<(usize, usize)> {
+    use serde_saphyr::granit_parser::{Event, Parser};
+    enum Frame {
+        Map { key: Option<String>, key_next: bool },
+        Seq { next: usize },
+    }
+    /// Whether the node at the top of `stack` (a map's current key, a sequence's current
+    /// element) is at `path`.
+    fn at_path(stack: &[Frame], path: &[Seg]) -> bool {
+        stack.len() == path.len()
+            && stack.iter().zip(path).all(|(f, want)| match (f, want) {
+                (Frame::Map { key: Some(k), .. }, Seg::Key(w)) => k == w,
+                (Frame::Seq { next }, Seg::Index(w)) => next == w,
+                _ => false,
+            })
+    }
+    fn node_done(stack: &mut [Frame]) {
+        match stack.last_mut() {
+            Some(Frame::Map { key_next, .. }) => *key_next = true,
+            Some(Frame::Seq { next }) => *next += 1,
+            None => {}
+        }
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    for event in Parser::new_from_str(doc) {
+        let (event, span) = event.ok()?;
+        let start = span
+            .start
+            .byte_offset()
+            .or_else(|| offset_of(doc, span.start.line() as u64, span.start.col() as u64 + 1))?;
+        let end = span.end.byte_offset().unwrap_or(start + 1).max(start + 1);
+        let in_seq = matches!(stack.last(), Some(Frame::Seq { .. }));
+        match event {
+            Event::Scalar(value, ..) => {
+                if let Some(Frame::Map { key, key_next }) = stack.last_mut()
+                    && *key_next
+                {
+                    *key = Some(value.to_string());
+                    *key_next = false;
+                    if at_path(&stack, path) {
+                        return Some((start, end));
+                    }
+                    continue;
+                }
+                if in_seq && at_path(&stack, path) {
+                    return Some((start, end));
+                }
+                node_done(&mut stack);
+            }
+            Event::Alias(_) => node_done(&mut stack),
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                if in_seq && at_path(&stack, path) {
+                    return Some((start, start + 1));
+                }
+                stack.push(if matches!(event, Event::MappingStart(..)) {
+                    Frame::Map {
+                        key: None,
+                        key_next: true,
+                    }
+                } else {
+                    Frame::Seq { next: 0 }
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+                node_done(&mut stack);
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -694,6 +892,97 @@ metadata: {name: ignored}
 }
 
 #[cfg(test)]
+mod field_tests {
+    use super::*;
+
+    /// Every field of a document is found at its own key, and every element of a sequence
+    /// at its first character.
+    #[test]
+    fn every_path_is_located_at_its_key() {
+        let doc = "a: 1\nb:\n  c: [x, {d: 2}]\n  e:\n  - f: 3\n    g: {h: 4}\n";
+        let cases: &[(&[Seg], &str)] = &[
+            (&[Seg::Key("a".into())], "a"),
+            (&[Seg::Key("b".into())], "b"),
+            (&[Seg::Key("b".into()), Seg::Key("c".into())], "c"),
+            (
+                &[Seg::Key("b".into()), Seg::Key("c".into()), Seg::Index(0)],
+                "x",
+            ),
+            (
+                &[Seg::Key("b".into()), Seg::Key("c".into()), Seg::Index(1)],
+                "{",
+            ),
+            (
+                &[
+                    Seg::Key("b".into()),
+                    Seg::Key("c".into()),
+                    Seg::Index(1),
+                    Seg::Key("d".into()),
+                ],
+                "d",
+            ),
+            (
+                &[
+                    Seg::Key("b".into()),
+                    Seg::Key("e".into()),
+                    Seg::Index(0),
+                    Seg::Key("g".into()),
+                ],
+                "g",
+            ),
+            (
+                &[
+                    Seg::Key("b".into()),
+                    Seg::Key("e".into()),
+                    Seg::Index(0),
+                    Seg::Key("g".into()),
+                    Seg::Key("h".into()),
+                ],
+                "h",
+            ),
+        ];
+        for (path, want) in cases {
+            let (start, end) = locate(doc, path).unwrap_or_else(|| panic!("{path:?} not found"));
+            assert_eq!(&doc[start..end], *want, "{path:?}");
+        }
+        assert_eq!(locate(doc, &[Seg::Key("z".into())]), None);
+        assert_eq!(locate(doc, &[Seg::Key("b".into()), Seg::Index(0)]), None);
+    }
+
+    #[test]
+    fn an_invalid_field_is_reported_at_its_line_and_named() {
+        let text = "kind: Pod\napiVersion: v1\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    ports:\n    - containerPort: http\n";
+        let m = parse_manifests(FileId(1), text, "default");
+        assert_eq!(m.errors.len(), 1, "{:?}", m.errors);
+        let e = &m.errors[0];
+        assert!(
+            e.message
+                .starts_with("`spec.containers[0].ports[0].containerPort`"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            &text[e.primary.span.start..e.primary.span.end],
+            "containerPort"
+        );
+    }
+
+    #[test]
+    fn retyped_fields_say_how_kubectl_reads_them() {
+        let text = "kind: Pod\napiVersion: v1\nmetadata: {name: on, namespace: \"y\"}\nspec:\n  containers:\n  - name: c\n    ports:\n    - {containerPort: 010, name: \"010\"}\n    - {containerPort: 80}\n";
+        let m = parse_manifests(FileId(1), text, "default");
+        let messages: Vec<&str> = m.errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "kubectl reads `name: on` as `true`, not as `on`",
+                "kubectl reads `containerPort: 010` as `8`, not as `010`",
+            ]
+        );
+    }
+}
+
+#[cfg(test)]
 mod yaml11_tests {
     use super::*;
 
@@ -741,12 +1030,19 @@ mod yaml11_tests {
         let doc = "kind: Pod\nmetadata:\n  name: on\n  labels: {y: v, 'on': \"no\", app: web}\n  annotations:\n    a: 0777\nspec: {replicas: 0777}\n";
         let d = retyped_labels(FileId(1), 100, doc);
         let at: Vec<usize> = d.iter().map(|d| d.primary.span.start - 100).collect();
+        // `name: on` is a field netpol reads (a string to kubectl's schema, so kubectl rejects
+        // the boolean); `replicas` is not read, and is left to kubectl.
         assert_eq!(
             at,
-            [doc.find("y:").unwrap(), doc.find("0777").unwrap()],
+            [
+                doc.find("on").unwrap(),
+                doc.find("y:").unwrap(),
+                doc.find("0777").unwrap()
+            ],
             "{d:?}"
         );
-        assert!(d.iter().all(|d| d.primary.message == "quote it"));
+        assert_eq!(d[0].primary.message, "`name` is read as `true`");
+        assert!(d[1..].iter().all(|d| d.primary.message == "quote it"));
     }
 
     #[test]

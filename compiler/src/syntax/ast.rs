@@ -104,6 +104,9 @@ pub struct ServiceDecl {
     pub selects: Vec<Selector>,
     pub ports: Vec<PortDecl>,
     pub isolate: Vec<Isolate>,
+    /// A statement of the body did not parse (a syntax error says so): what the body lacks
+    /// (a `select`) may be in that statement, so it is not reported again.
+    pub broken: bool,
 }
 
 /// Requirements joined by commas; all must hold.

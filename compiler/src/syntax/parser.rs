@@ -3,7 +3,7 @@
 //! it found, every one of them, not only the first.
 
 use super::ast::*;
-use super::keywords::LEADING;
+use super::keywords::KEYWORDS;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::span::{FileId, Span};
 use pest::Parser as _;
@@ -31,11 +31,51 @@ pub struct Parsed {
 }
 
 /// Parses one file. Never fails, never panics.
+///
+/// A block or list that is never closed is reported once, where it opens; the file is then
+/// parsed again with the missing `}` or `)` put where the region that holds it ends (in place
+/// of the line break there, so that no position moves), so that what the block declares is
+/// still checked and nothing after it is reported as a follow-on error.
 pub fn parse(file: FileId, text: &str) -> Parsed {
+    let (first, patches) = parse_once(file, text);
+    if patches.is_empty() {
+        return first;
+    }
+    let mut patched = text.to_string();
+    for (at, closer, _) in patches.iter().rev() {
+        if *at == patched.len() {
+            patched.push(*closer);
+        } else if matches!(patched.as_bytes().get(*at), Some(b'\n' | b'\r')) {
+            patched.replace_range(*at..*at + 1, &closer.to_string());
+        } else {
+            return first;
+        }
+    }
+    let (second, _) = parse_once(file, &patched);
+    let unclosed: Vec<Diagnostic> = patches.into_iter().map(|(_, _, d)| d).collect();
+    // The repaired file must explain itself with fewer errors, else the first reading stands.
+    if second.errors.len() + unclosed.len() > first.errors.len() {
+        return first;
+    }
+    let mut errors = unclosed;
+    errors.extend(second.errors);
+    errors.sort_by_key(|d| d.primary.span.start);
+    Parsed {
+        ast: second.ast,
+        errors,
+        comments: first.comments,
+    }
+}
+
+/// Where a region needs a closing `}` or `)`: its end, the character, and the error.
+type Patch = (usize, char, Diagnostic);
+
+fn parse_once(file: FileId, text: &str) -> (Parsed, Vec<Patch>) {
     let mut p = Lowerer {
         file,
         errors: Vec::new(),
         suppressed: 0,
+        patches: Vec::new(),
     };
     let mut items = Vec::new();
     match NetpolParser::parse(Rule::file, text) {
@@ -76,11 +116,14 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
             .help("fix the errors above and run again"),
         );
     }
-    Parsed {
-        ast: SourceFile { items },
-        errors: p.errors,
-        comments: comments(file, text),
-    }
+    (
+        Parsed {
+            ast: SourceFile { items },
+            errors: p.errors,
+            comments: comments(file, text),
+        },
+        p.patches,
+    )
 }
 
 fn error_pos(e: &pest::error::Error<Rule>) -> usize {
@@ -128,6 +171,8 @@ struct Lowerer {
     file: FileId,
     errors: Vec<Diagnostic>,
     suppressed: usize,
+    /// Blocks and lists never closed, for the second reading.
+    patches: Vec<Patch>,
 }
 
 impl Lowerer {
@@ -154,42 +199,44 @@ impl Lowerer {
         }
         let start = pair.as_span().start();
         let region = pair.as_str();
-        // A mistyped keyword at the start is the most helpful thing to point at.
-        let first_word: String = region
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-            .collect();
-        let rest_starts_with_word = region.get(first_word.len()..).is_some_and(|r| {
-            r.starts_with(' ')
-                && r.trim_start()
-                    .starts_with(|c: char| c.is_ascii_alphabetic())
-        });
-        if !first_word.is_empty()
-            && rest_starts_with_word
-            && !LEADING.contains(&first_word.as_str())
-            && let Some(kw) = LEADING.iter().find(|kw| {
-                strsim::damerau_levenshtein(kw, &first_word) <= 2 && first_word.len() > 2
-            })
+        let before = pair.get_input().get(..start).unwrap_or("");
+        // The causes that confuse every later token come first: a string that is never
+        // closed, then (for a declaration) a block that is never closed.
+        if let Some(d) = unterminated_string(self.file, start, region) {
+            self.push(d);
+            return;
+        }
+        if probe == Rule::decl_probe
+            && let Some((closer, d)) = unclosed_block(self.file, start, region)
         {
-            let span = Span::new(self.file, start, start + first_word.len());
-            self.push(
-                Diagnostic::new(
-                    Code::Syntax,
-                    span,
-                    format!("unknown keyword `{first_word}`"),
-                )
-                .label("not a keyword")
-                .help(format!("did you mean `{kw}`?")),
-            );
+            if let Some(closer) = closer {
+                self.patches.push((start + region.len(), closer, d.clone()));
+            }
+            self.push(d);
+            return;
+        }
+        let known = protocol_typo(self.file, start, region, before)
+            .or_else(|| trailing_comma(self.file, start, region))
+            .or_else(|| missing_value(self.file, start, region))
+            .or_else(|| keyword_typo(self.file, start, region));
+        if let Some(d) = known {
+            self.push(d);
             return;
         }
         let probed = NetpolParser::parse(probe, region);
         let (pos, expected) = match probed {
             Ok(pairs) => {
                 let consumed = pairs.map(|p| p.as_span().end()).max().unwrap_or(0);
-                (consumed, None)
+                (consumed, Vec::new())
             }
-            Err(e) => (error_pos(&e), Some(expected_list(&e))),
+            Err(e) => (error_pos(&e), expected_words(&e)),
+        };
+        let expected = if probe == Rule::decl_probe && after_first_name(region, pos) {
+            // A declaration that starts with a name is a connection: pest reports the rules
+            // it tried there (`in`), not the literal `->` and `,` it tried too.
+            ["`,`", "`->`", "`in`"].map(str::to_string).to_vec()
+        } else {
+            expected
         };
         // Skip white space and comments to the offending token.
         let mut pos = pos.min(region.len());
@@ -197,13 +244,29 @@ impl Lowerer {
         let trimmed = after.trim_start();
         pos += after.len() - trimmed.len();
         let abs = start + pos;
-        let (found, len) = found_token(region.get(pos..).unwrap_or(""));
+        // The token is read from the whole input: a region that stops at `}` or at the end
+        // of its line ends before the token that the parser met.
+        let (found, len) = found_token(pair.get_input().get(abs..).unwrap_or(""));
         let span = Span::new(self.file, abs, abs + len);
-        let message = match expected {
-            Some(exp) if !exp.is_empty() => format!("expected {exp}, found {found}"),
-            _ => format!("unexpected {found}"),
+        let message = if expected.is_empty() {
+            format!("unexpected {found}")
+        } else {
+            format!("expected {}, found {found}", join_words(&expected))
         };
-        self.push(Diagnostic::new(Code::Syntax, span, message).label("unexpected here"));
+        // A word close to a keyword that could stand here is most likely that keyword.
+        let word = region.get(pos..pos + len).unwrap_or("");
+        let keywords = expected
+            .iter()
+            .filter_map(|w| w.strip_prefix('`')?.strip_suffix('`'))
+            .filter(|w| w.chars().all(|c| c.is_ascii_lowercase()));
+        let hint = (word.len() > 2 && word.chars().all(|c| c.is_ascii_alphanumeric()))
+            .then(|| crate::k8s::names::did_you_mean(word, keywords))
+            .flatten();
+        self.push(
+            Diagnostic::new(Code::Syntax, span, message)
+                .label("unexpected here")
+                .help_opt(hint),
+        );
     }
 
     fn item(&mut self, pair: Pair<'_, Rule>) -> Option<Item> {
@@ -337,6 +400,7 @@ impl Lowerer {
         let mut selects = Vec::new();
         let mut ports = Vec::new();
         let mut isolate = Vec::new();
+        let mut broken = false;
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::name => names.push(self.name(p)),
@@ -358,7 +422,10 @@ impl Lowerer {
                                 }
                             }
                             Rule::isolate_stmt => isolate.push(self.isolate(stmt)),
-                            Rule::bad_stmt => self.bad_region(&stmt, Rule::svc_stmt_probe),
+                            Rule::bad_stmt => {
+                                broken = true;
+                                self.bad_region(&stmt, Rule::svc_stmt_probe);
+                            }
                             _ => {}
                         }
                     }
@@ -374,6 +441,7 @@ impl Lowerer {
             selects,
             ports,
             isolate,
+            broken,
         })
     }
 
@@ -759,8 +827,9 @@ fn found_token(rest: &str) -> (String, usize) {
     (format!("`{c}`"), c.len_utf8())
 }
 
-/// Human names of what the parser expected, for "expected …, found …".
-fn expected_list(e: &pest::error::Error<Rule>) -> String {
+/// Human names of what the parser expected, for "expected …, found …": each word once,
+/// sorted.
+fn expected_words(e: &pest::error::Error<Rule>) -> Vec<String> {
     let mut items: Vec<String> = Vec::new();
     if let pest::error::ErrorVariant::ParsingError { positives, .. } = &e.variant {
         // Each rule tried, as the words that can start it (derived from the grammar).
@@ -770,19 +839,247 @@ fn expected_list(e: &pest::error::Error<Rule>) -> String {
     }
     items.sort();
     items.dedup();
-    // Keep the message readable.
-    if items.len() > 8 {
-        items.truncate(8);
-        items.push("…".to_string());
+    items
+}
+
+/// `a`, `b` or `c`, cut to a readable length.
+fn join_words(words: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut items: Vec<&str> = words.iter().map(String::as_str).take(SHOWN).collect();
+    if words.len() > SHOWN {
+        items.push("…");
     }
-    match items.len() {
-        0 => String::new(),
-        1 => items.concat(),
-        _ => {
-            let last = items.pop().unwrap_or_default();
-            format!("{} or {}", items.join(", "), last)
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// A `"` with no closing `"` on its line: every later token would be misread, so this is
+/// the error to report, at the string's start.
+fn unterminated_string(file: FileId, start: usize, region: &str) -> Option<Diagnostic> {
+    let mut open = None;
+    let mut chars = region.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match (open, c) {
+            (None, '/') if chars.peek().is_some_and(|(_, n)| *n == '/') => {
+                // A comment: skip to the end of its line.
+                for (_, n) in chars.by_ref() {
+                    if n == '\n' {
+                        break;
+                    }
+                }
+            }
+            (None, '"') => open = Some(i),
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(_), '"') => open = None,
+            (Some(at), '\n') => return Some(unterminated_at(file, start + at)),
+            _ => {}
         }
     }
+    open.map(|at| unterminated_at(file, start + at))
+}
+
+fn unterminated_at(file: FileId, at: usize) -> Diagnostic {
+    Diagnostic::new(
+        Code::Syntax,
+        Span::new(file, at, at + 1),
+        "unterminated string".to_string(),
+    )
+    .label("this string is never closed")
+    .help("close it with `\"` on the same line: a string cannot span lines")
+}
+
+/// A `{` of a declaration with no matching `}` in the region (which runs to the next line
+/// that starts with a letter, where the next declaration begins).
+/// With the error, the one character that closes the region, when one does.
+fn unclosed_block(file: FileId, start: usize, region: &str) -> Option<(Option<char>, Diagnostic)> {
+    let mut open: Vec<usize> = Vec::new();
+    let mut chars = region.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '/' if chars.peek().is_some_and(|(_, n)| *n == '/') => {
+                for (_, n) in chars.by_ref() {
+                    if n == '\n' {
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                while let Some((_, n)) = chars.next() {
+                    match n {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' | '\n' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '{' | '(' => open.push(i),
+            '}' | ')' => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    let at = *open.first()?;
+    let closer = match open.as_slice() {
+        [one] if region.get(*one..).is_some_and(|r| r.starts_with('(')) => Some(')'),
+        [_] => Some('}'),
+        _ => None,
+    };
+    if region.get(at..).is_some_and(|r| r.starts_with('(')) {
+        return Some((
+            closer,
+            Diagnostic::new(
+                Code::Syntax,
+                Span::new(file, start + at, start + at + 1),
+                "this `(` is never closed".to_string(),
+            )
+            .label("this `(` has no matching `)`")
+            .help("add `)` after the list's last item"),
+        ));
+    }
+    // The block's head: what comes before the brace on its line, in this region.
+    let line_start = region
+        .get(..at)
+        .and_then(|b| b.rfind('\n'))
+        .map_or(0, |n| n + 1);
+    let head: Vec<&str> = region
+        .get(line_start..at)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let message = if head.is_empty() {
+        "this block is never closed".to_string()
+    } else {
+        let head = head.join(" ");
+        let head: String = head.chars().take(60).collect();
+        format!("the block of `{head}` is never closed")
+    };
+    Some((
+        closer,
+        Diagnostic::new(
+            Code::Syntax,
+            Span::new(file, start + at, start + at + 1),
+            message,
+        )
+        .label("this `{` has no matching `}`")
+        .help("add `}` after the block's last statement"),
+    ))
+}
+
+/// `5050/tpc`: a `/` after a port, followed by something that is not a protocol.
+fn protocol_typo(file: FileId, start: usize, region: &str, before: &str) -> Option<Diagnostic> {
+    let rest = region.strip_prefix('/')?;
+    if !before
+        .trim_end()
+        .ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ')')
+    {
+        return None;
+    }
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    if super::keywords::PROTOCOLS.contains(&word.to_ascii_lowercase().as_str()) {
+        return None;
+    }
+    let protocols = "`tcp`, `udp` or `sctp`";
+    Some(if word.is_empty() {
+        Diagnostic::new(
+            Code::Syntax,
+            Span::new(file, start, start + 1),
+            format!("a protocol must follow `/`: write {protocols}"),
+        )
+        .label("no protocol after this `/`")
+    } else {
+        let at = start + 1;
+        Diagnostic::new(
+            Code::Syntax,
+            Span::new(file, at, at + word.len()),
+            format!("`{word}` is not a protocol: write {protocols}"),
+        )
+        .label("not a protocol")
+        .help_opt(crate::k8s::names::did_you_mean(
+            &word.to_ascii_lowercase(),
+            super::keywords::PROTOCOLS.iter().copied(),
+        ))
+    })
+}
+
+/// Whether `pos` is just after the first word of `region`, a name that is not a keyword.
+fn after_first_name(region: &str, pos: usize) -> bool {
+    let word: String = region
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    !word.is_empty()
+        && !KEYWORDS.contains(&word.as_str())
+        && region
+            .get(word.len()..pos)
+            .is_some_and(|gap| gap.trim().is_empty())
+}
+
+/// A requirement that ends in `=` or `!=` (`select app =`).
+fn missing_value(file: FileId, start: usize, region: &str) -> Option<Diagnostic> {
+    let op = ["!=", "="].into_iter().find(|op| region.starts_with(op))?;
+    only_trivia(region.get(op.len()..).unwrap_or("")).then(|| {
+        Diagnostic::new(
+            Code::Syntax,
+            Span::new(file, start, start + op.len()),
+            format!("`{op}` needs a label value after it"),
+        )
+        .label("add the value, such as `\"web\"`")
+    })
+}
+
+/// A list that ends in `,` (`isolate ingress, }`).
+fn trailing_comma(file: FileId, start: usize, region: &str) -> Option<Diagnostic> {
+    let rest = region.strip_prefix(',')?;
+    only_trivia(rest).then(|| {
+        Diagnostic::new(
+            Code::Syntax,
+            Span::new(file, start, start + 1),
+            "nothing follows this `,`".to_string(),
+        )
+        .label("remove it, or add an item after it")
+    })
+}
+
+/// A mistyped keyword at the start of a region (`servce x in y`): the most helpful thing to
+/// point at.
+fn keyword_typo(file: FileId, start: usize, region: &str) -> Option<Diagnostic> {
+    let first_word: String = region
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    // Two words in a row (`servce checkout`, `workload "k8s"`) start no connection, whose
+    // first peer is followed by `->`, `,` or `in`: the first word must be a keyword.
+    let rest_starts_with_word = region.get(first_word.len()..).is_some_and(|r| {
+        let next = r.trim_start();
+        r.starts_with([' ', '\t'])
+            && next.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '"' || c == '{')
+            && !next.starts_with("in ")
+    });
+    if first_word.len() < 2 || !rest_starts_with_word || KEYWORDS.contains(&first_word.as_str()) {
+        return None;
+    }
+    let kw = crate::k8s::names::suggest(&first_word, KEYWORDS.iter().copied())?;
+    let span = Span::new(file, start, start + first_word.len());
+    Some(
+        Diagnostic::new(
+            Code::Syntax,
+            span,
+            format!("unknown keyword `{first_word}`"),
+        )
+        .label("not a keyword")
+        .help(format!("did you mean `{kw}`?")),
+    )
 }
 
 /// The human name of a grammar rule, by the rule's name in the grammar.
@@ -794,9 +1091,6 @@ fn rule_name(rule: &str) -> Option<&'static str> {
         "label_key" => "a label key",
         "bare_value" => "a label value",
         "cidr" => "an address block",
-        "protocol" => "`tcp`, `udp` or `sctp`",
-        "direction" => "`ingress` or `egress`",
-        "verdict" => "`allowed` or `denied`",
         "kw_use" => "`use`",
         "kw_workloads" => "`workloads`",
         "kw_namespace" => "`namespace`",
