@@ -25,10 +25,22 @@ struct Run {
 /// Runs netpol in `dir`, killed after `limit` (a hang is a failure, not a stuck test), with
 /// its address space capped at 2 GiB (reading `/dev/zero` fails fast instead of swapping).
 fn netpol_limited(dir: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
-    let mut cmd = Command::new("sh");
+    run_limited(Command::new("sh"), &netpol_bin(), dir, args, env, limit)
+}
+
+/// Runs `cmd` (`sh`, or a wrapper that starts `sh`) on `sh -c` with the address-space cap,
+/// then the binary `bin` with `args`; killed after `limit`.
+fn run_limited(
+    mut cmd: Command,
+    bin: &str,
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> Run {
     cmd.arg("-c")
         .arg("ulimit -v 2097152; exec \"$0\" \"$@\"")
-        .arg(netpol_bin())
+        .arg(bin)
         .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
@@ -435,6 +447,13 @@ fn a_program_file_linked_to_dev_zero_is_refused() {
     let dir = temp_dir("devzero");
     std::fs::write(dir.join("a.netpol"), PROGRAM).unwrap();
     symlink("/dev/zero", dir.join("z.netpol")).unwrap();
+    // As the finding ran it: the link is refused (it leads outside), not read until memory
+    // runs out.
+    let r = netpol_limited(&dir, &["check", "."], &[], Duration::from_secs(20));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("z.netpol"), "{}", r.stderr);
+    assert!(!r.stderr.contains("out of memory"), "{}", r.stderr);
+    // Allowed outside, it is still refused: it is not a regular file.
     let r = netpol_limited(
         &dir,
         &["check", ".", "--allow-outside", "/dev"],
@@ -507,6 +526,95 @@ fn folder_links_pointing_back_up_neither_explode_nor_duplicate() {
     );
     assert_eq!(many.code, 0, "{}", many.stderr);
     assert_eq!(many.stdout, clean.stdout);
+}
+
+/// Runs netpol as a user who is not root (`nobody`, through `setpriv`), since root reads a
+/// folder whatever its mode; a user who is not root already is runs it directly. The binary
+/// is copied to a folder that user can read (the build's own may be under a private home).
+fn netpol_unprivileged(dir: &Path, args: &[&str]) -> Run {
+    let bin_dir = temp_dir("unprivileged-bin");
+    let bin = bin_dir.join("netpol");
+    std::fs::copy(netpol_bin(), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = bin.to_string_lossy().into_owned();
+    let cmd = if std::fs::metadata(&bin_dir).unwrap().uid() == 0 {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            "sh",
+        ]);
+        c
+    } else {
+        Command::new("sh")
+    };
+    let r = run_limited(cmd, &bin, dir, args, &[], Duration::from_secs(60));
+    std::fs::remove_dir_all(&bin_dir).unwrap();
+    r
+}
+
+/// Makes `dir` and everything in it readable by anyone (for `netpol_unprivileged`).
+fn open_to_all(dir: &Path) {
+    for entry in walkdir::WalkDir::new(dir) {
+        let entry = entry.unwrap();
+        let mode = if entry.file_type().is_dir() {
+            0o755
+        } else {
+            0o644
+        };
+        std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+/// The code before issue 10 skipped a folder it could not read under `--workloads '**/*.yaml'`
+/// and checked the rest (exit 0); its own folder walks already refused one (kept here too).
+#[test]
+fn an_unreadable_subfolder_is_an_error_not_a_silent_skip() {
+    let dir = temp_dir("unreadable");
+    let pod = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: shop, labels: {{app: {name}}}}}\nspec: {{containers: [{{name: c, image: x, ports: [{{containerPort: 8080}}]}}]}}\n"
+        )
+    };
+    std::fs::write(dir.join("a.netpol"), PROGRAM).unwrap();
+    std::fs::create_dir_all(dir.join("k8s/locked")).unwrap();
+    std::fs::write(
+        dir.join("k8s/shop.yaml"),
+        format!("{}---\n{}", pod("web"), pod("api")),
+    )
+    .unwrap();
+    // What the locked folder holds changes what the program means: skipping it is never exact.
+    std::fs::write(dir.join("k8s/locked/more.yaml"), pod("web-canary")).unwrap();
+    open_to_all(&dir);
+    let lock = |p: &str, mode: u32| {
+        std::fs::set_permissions(dir.join(p), std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    for pattern in ["**/*.yaml", "k8s/**/*.yaml"] {
+        let args = ["check", "a.netpol", "--workloads", pattern];
+        let readable = netpol_unprivileged(&dir, &args);
+        assert_eq!(readable.code, 0, "{pattern}: {}", readable.stderr);
+        lock("k8s/locked", 0o000);
+        let r = netpol_unprivileged(&dir, &args);
+        lock("k8s/locked", 0o755);
+        assert_ne!(r.code, 0, "{pattern}: {}", r.stderr);
+        assert!(r.stderr.contains("cannot read"), "{pattern}: {}", r.stderr);
+        assert!(r.stderr.contains("k8s/locked"), "{pattern}: {}", r.stderr);
+    }
+    // A `workloads` statement's walk, and the program folder's walk.
+    std::fs::write(dir.join("w.netpol"), "workloads \"k8s/**/*.yaml\"\n").unwrap();
+    std::fs::create_dir(dir.join("team")).unwrap();
+    std::fs::write(dir.join("team/b.netpol"), "web -> api:9090\n").unwrap();
+    open_to_all(&dir);
+    for locked in ["k8s/locked", "team"] {
+        lock(locked, 0o000);
+        let r = netpol_unprivileged(&dir, &["check", "."]);
+        lock(locked, 0o755);
+        assert_eq!(r.code, 2, "{locked}: {}", r.stderr);
+        assert!(r.stderr.contains("cannot read"), "{locked}: {}", r.stderr);
+        assert!(r.stderr.contains(locked), "{locked}: {}", r.stderr);
+    }
 }
 
 // ------------------------------------------------------------------ 6. fmt keeps the file

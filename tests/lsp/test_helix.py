@@ -67,5 +67,7 @@ async def test_helix_server_command_serves_the_protocol(tmp_path):
     cli = json.loads(run_cli("check", str(prog), "--format", "json").stdout)
     assert codes == sorted(i["code"] for i in cli["diagnostics"])
     proc.stdin.write(frame({"jsonrpc": "2.0", "id": 2, "method": "shutdown", "params": None}))
+    while (await asyncio.wait_for(read_message(proc.stdout), 30)).get("id") != 2:
+        pass
     proc.stdin.write(frame({"jsonrpc": "2.0", "method": "exit", "params": None}))
     assert await asyncio.wait_for(proc.wait(), 10) == 0
