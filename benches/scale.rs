@@ -39,6 +39,13 @@ fn main() {
     {
         return one_size(size.parse().unwrap(), Manifests::PerService);
     }
+    if let [write, size, dir] = args.as_slice()
+        && write == "--write"
+    {
+        // The program of one size written to a folder, to profile the binary on it.
+        let generated = scale::generate(size.parse().unwrap(), SEED, Manifests::PerNamespace);
+        return generated.write_to(Path::new(dir)).unwrap();
+    }
     let mut sizes: Vec<(usize, &str)> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -179,6 +186,22 @@ fn one_size(size: usize, layout: Manifests) {
     let lib_total = t_parse + t_manifests + t_resolve + t_check + t_lower + t_opt + t_emit;
     println!(
         "library: parse {t_parse:.3}  manifests {t_manifests:.3}  resolve {t_resolve:.3}  check {t_check:.3}  lower {t_lower:.3}  optimize {t_opt:.3}  emit {t_emit:.3}  = {lib_total:.3}  (peak {lib_peak:.0} MB; {policies} policies, {checked} lint findings)"
+    );
+    // Translation validation (`compile --verify`): the YAML read back and proved to mean the
+    // program, as a share of the compile above.
+    let (verified, t_verify) = timed(|| db::verify(&dbase, ws));
+    let stats = match verified {
+        Some(Ok(stats)) => stats,
+        Some(Err(f)) => panic!("the generated program does not verify: {}", f.message()),
+        None => panic!("the emitted YAML does not read back"),
+    };
+    println!(
+        "verify: {t_verify:.3} = {:.0}% of the compile ({} namespace classes, {} pod classes, {} verdicts; peak {:.0} MB)",
+        100.0 * t_verify / lib_total.max(1e-9),
+        stats.namespaces,
+        stats.holders,
+        stats.verdicts,
+        own_peak_mb()
     );
 
     // The floor: read every input file, write every output byte.

@@ -1,31 +1,55 @@
 #!/usr/bin/env bash
-# Seeds fuzz/corpus/TARGET from the examples and the tests' fixtures (docs/fuzzing.md).
+# Seeds fuzz/corpus/TARGET from the examples, the stdlib, the tests' fixtures, the upstream
+# YAML in ../shared/reference and the regression inputs (docs/fuzzing.md). The corpus is not
+# committed (fuzz/.gitignore); only fuzz/regressions/ is.
+# The import seeds include each example compiled by `netpol` when a binary is at hand
+# (NETPOL_BIN, else target/debug/netpol or target/release/netpol); nothing is built here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for t in parse check fmt import manifests; do mkdir -p "fuzz/corpus/$t"; done
 i=0
-for f in examples/*/*.netpol tests/diagnostics/*.netpol stdlib/*.netpol; do
-  [ -f "$f" ] || continue
+seed() { # seed TARGET FILE EXT
   i=$((i + 1))
-  for t in parse check fmt; do cp "$f" "fuzz/corpus/$t/seed-$i.netpol"; done
+  cp "$2" "fuzz/corpus/$1/seed-$i.$3"
+}
+for f in examples/*/*.netpol examples/*/*/*.netpol tests/diagnostics/*.netpol stdlib/*.netpol stdlib/*/*.netpol; do
+  [ -f "$f" ] || continue
+  for t in parse check fmt; do seed "$t" "$f" netpol; done
 done
-for f in examples/*/k8s/*.yaml tests/diagnostics/k8s/*.yaml; do
+for f in examples/*/k8s/*.yaml examples/*/*/k8s/*.yaml tests/diagnostics/k8s/*.yaml ../shared/reference/*/*.yaml ../shared/reference/*/*/*.yaml; do
   [ -f "$f" ] || continue
-  i=$((i + 1))
-  cp "$f" "fuzz/corpus/manifests/seed-$i.yaml"
+  seed manifests "$f" yaml
+  seed import "$f" yaml
 done
 # Programs with their manifests (`===` splits them for the `check` target).
 for d in examples/*/; do
-  p=$(ls "$d"*.netpol 2>/dev/null | head -1) || continue
-  [ -n "$p" ] || continue
-  i=$((i + 1))
-  { cat "$p"; printf '\n===\n'; cat "$d"k8s/*.yaml 2>/dev/null || true; } > "fuzz/corpus/check/seed-$i.txt"
+  for p in "$d"*.netpol; do
+    [ -f "$p" ] || continue
+    i=$((i + 1))
+    { cat "$p"; printf '\n===\n'; cat "$d"k8s/*.yaml 2>/dev/null || true; } > "fuzz/corpus/check/seed-$i.txt"
+  done
 done
 # Compiled examples as import input.
-for d in examples/*/; do
-  i=$((i + 1))
-  target/release/netpol compile "$d" > "fuzz/corpus/import/seed-$i.yaml" 2>/dev/null \
-    || cargo run -q --release -- compile "$d" > "fuzz/corpus/import/seed-$i.yaml" 2>/dev/null || true
+bin=${NETPOL_BIN:-}
+for b in target/debug/netpol target/release/netpol; do
+  [ -n "$bin" ] || { [ -x "$b" ] && bin=$b; } || true
 done
-ls fuzz/corpus/* | head -0
-echo "seeded: $(find fuzz/corpus -type f | wc -l) files"
+if [ -n "$bin" ]; then
+  for d in examples/*/; do
+    i=$((i + 1))
+    "$bin" compile "$d" > "fuzz/corpus/import/seed-$i.yaml" 2>/dev/null || rm -f "fuzz/corpus/import/seed-$i.yaml"
+  done
+else
+  echo "no netpol binary: the import corpus has no compiled examples" >&2
+fi
+# Every regression input seeds its own target.
+for t in parse check fmt import manifests; do
+  for f in fuzz/regressions/"$t"/*; do
+    [ -f "$f" ] || continue
+    i=$((i + 1))
+    cp "$f" "fuzz/corpus/$t/regression-$i"
+  done
+done
+for t in parse check fmt import manifests; do
+  echo "$t: $(find "fuzz/corpus/$t" -type f | wc -l) seeds"
+done

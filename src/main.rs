@@ -107,6 +107,15 @@ enum Command {
         /// write them.
         #[arg(long)]
         force: bool,
+        /// Prove, before writing, that the YAML means exactly the program for every cluster
+        /// (translation validation: every class of pods, address range and port the selectors,
+        /// blocks and ranges tell apart); on a mismatch print the counterexample, write
+        /// nothing and exit 1.
+        #[arg(long, overrides_with = "no_verify")]
+        verify: bool,
+        /// Skip the proof of --verify.
+        #[arg(long = "no-verify", overrides_with = "verify")]
+        no_verify: bool,
     },
     /// Check a program and print its diagnostics, without writing output.
     Check {
@@ -255,6 +264,8 @@ fn main() -> ExitCode {
             out_dir,
             check,
             force,
+            verify,
+            no_verify,
         } => compile(
             &program,
             &cli.allow_outside,
@@ -263,6 +274,7 @@ fn main() -> ExitCode {
                 dir: out_dir,
                 check,
                 force,
+                verify: verify || (VERIFY_BY_DEFAULT && !no_verify),
             },
             color,
         ),
@@ -553,7 +565,12 @@ struct Output {
     dir: Option<PathBuf>,
     check: bool,
     force: bool,
+    /// Prove the output means the program before writing it.
+    verify: bool,
 }
+
+/// Whether `compile` verifies without `--verify` (docs/performance.md has the cost).
+const VERIFY_BY_DEFAULT: bool = false;
 
 fn compile(
     args: &ProgramArgs,
@@ -578,6 +595,16 @@ fn compile(
     let Some(docs) = db::emitted(&loaded.db, loaded.ws) else {
         return fail("the policies could not be serialised");
     };
+    if output.verify {
+        match db::verify(&loaded.db, loaded.ws) {
+            None => return fail("the compiled policies could not be read back"),
+            Some(Err(failure)) => {
+                eprintln!("error: {}", failure.message());
+                return EXIT_PROGRAM_ERRORS;
+            }
+            Some(Ok(_)) => {}
+        }
+    }
     let result = match (output.file, output.dir) {
         (_, Some(dir)) if output.check => {
             return match output::check_dir(&loaded.guard, &dir, docs) {

@@ -20,7 +20,7 @@ use netpol_compiler::k8s::eval::{
     self, Cluster, ContainerPort, Endpoint, Namespace, Pod, Protocol,
 };
 use netpol_compiler::k8s::workloads::Manifests;
-use netpol_compiler::resolve::hir::{PeerKind, PortSel, Program};
+use netpol_compiler::resolve::hir::{self, PeerKind, PortSel, Program};
 use netpol_compiler::semantics;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -402,7 +402,7 @@ fn brute_addresses(
         }
     }
     out.into_iter()
-        .filter(|ip| semantics::in_blocks(blocks, *ip))
+        .filter(|ip| hir::in_blocks(blocks, *ip))
         .collect()
 }
 

@@ -24,7 +24,8 @@ use crate::backend::opt;
 use crate::check;
 use crate::diagnostic::{Diagnostic, Label, RenderFile, render, sort_diagnostics};
 use crate::k8s::workloads::{self, Manifests};
-use crate::resolve::{self, FileAst, Resolved, StdModule};
+use crate::resolve::hir::Service;
+use crate::resolve::{self, Declarations, FileAst, ItemResolution, Resolved, StdModule};
 use crate::span::{FileId, LineIndex, Span};
 use crate::stdlib;
 use crate::syntax::items::{self, ItemTree, TreeItem};
@@ -149,6 +150,59 @@ pub fn declared_names(db: &dyn Db, file: SourceFile) -> Vec<String> {
         .collect()
 }
 
+/// One item of a program file. Its identity is its file and anchor; its content (the
+/// position-free item) is a tracked field, so a query that reads one item re-runs only
+/// when that item changes, not when another item of the file does.
+#[salsa::tracked(debug)]
+pub struct Item<'db> {
+    pub file: SourceFile,
+    #[returns(copy)]
+    pub anchor: FileId,
+    #[tracked]
+    #[returns(ref)]
+    pub tree: TreeItem,
+}
+
+/// The items of a file, in source order and by anchor.
+#[derive(Clone, Debug, PartialEq, Eq, salsa::SalsaValue)]
+pub struct FileItems<'db> {
+    pub items: Vec<Item<'db>>,
+    pub by_anchor: BTreeMap<FileId, Item<'db>>,
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn file_item_refs(db: &dyn Db, file: SourceFile) -> FileItems<'_> {
+    let items: Vec<Item<'_>> = file_items(db, file)
+        .iter()
+        .map(|t| Item::new(db, file, t.anchor, t.clone()))
+        .collect();
+    let by_anchor = items.iter().map(|i| (i.anchor(db), *i)).collect();
+    FileItems { items, by_anchor }
+}
+
+/// What a file declares, without the bodies of its services, its connections or its tests:
+/// what [`declarations`] reads.
+#[salsa::tracked(returns(ref))]
+pub fn file_declarations(db: &dyn Db, file: SourceFile) -> ast::SourceFile {
+    let items = file_items(db, file)
+        .iter()
+        .filter_map(|i| match &i.item {
+            ast::Item::Connection(_) | ast::Item::Test(_) | ast::Item::Workloads(_) => None,
+            ast::Item::Service(d) => Some(ast::Item::Service(ast::ServiceDecl {
+                span: Span::new(d.span.file, 0, 0),
+                name: d.name.clone(),
+                namespace: d.namespace.clone(),
+                selects: Vec::new(),
+                ports: Vec::new(),
+                isolate: Vec::new(),
+                broken: false,
+            })),
+            other => Some(other.clone()),
+        })
+        .collect();
+    ast::SourceFile { items }
+}
+
 #[salsa::tracked(returns(ref))]
 pub fn manifest(db: &dyn Db, file: SourceFile) -> Manifests {
     workloads::parse_manifests(file.id(db), file.text(db), file.default_namespace(db))
@@ -198,16 +252,7 @@ pub fn cluster(db: &dyn Db, ws: Workspace) -> Manifests {
     m
 }
 
-/// A `workloads` declaration the driver must load: patterns relative to the folder of
-/// `file`, and where objects without a namespace go.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct WorkloadRequest {
-    pub file: FileId,
-    pub file_path: String,
-    pub pattern: String,
-    pub span: Span,
-    pub default_namespace: String,
-}
+pub use crate::k8s::requested::WorkloadRequest;
 
 #[salsa::tracked(returns(ref))]
 pub fn workload_requests(db: &dyn Db, ws: Workspace) -> Vec<WorkloadRequest> {
@@ -233,35 +278,75 @@ pub fn workload_requests(db: &dyn Db, ws: Workspace) -> Vec<WorkloadRequest> {
     out
 }
 
-/// The resolved program, free of positions (spans relative to item anchors).
+/// The program's declarations, read from [`file_declarations`]: an edit inside a service
+/// body, a connection or a test leaves them equal, so no other item re-resolves.
 #[salsa::tracked(returns(ref))]
-pub fn resolved(db: &dyn Db, ws: Workspace) -> Resolved {
-    let as_file = |f: SourceFile| ast::SourceFile {
-        items: file_items(db, f).iter().map(|i| i.item.clone()).collect(),
-    };
-    let files: Vec<(FileId, ast::SourceFile)> = ws
+pub fn declarations(db: &dyn Db, ws: Workspace) -> Declarations {
+    let files: Vec<FileAst<'_>> = ws
         .files(db)
         .iter()
-        .map(|f| (f.id(db), as_file(*f)))
-        .collect();
-    let std: Vec<(&str, FileId, ast::SourceFile)> = ws
-        .stdlib(db)
-        .iter()
-        .map(|(name, f)| (name.as_str(), f.id(db), as_file(*f)))
-        .collect();
-    let files: Vec<FileAst<'_>> = files
-        .iter()
-        .map(|(file, ast)| FileAst { file: *file, ast })
-        .collect();
-    let std: Vec<StdModule<'_>> = std
-        .iter()
-        .map(|(name, file, ast)| StdModule {
-            name,
-            file: *file,
-            ast,
+        .map(|f| FileAst {
+            file: f.id(db),
+            ast: file_declarations(db, *f),
         })
         .collect();
-    resolve::resolve(&files, &std, cluster(db, ws))
+    let std: Vec<StdModule<'_>> = ws
+        .stdlib(db)
+        .iter()
+        .map(|(name, f)| StdModule {
+            name,
+            file: f.id(db),
+            ast: file_declarations(db, *f),
+        })
+        .collect();
+    resolve::declarations(&files, &std)
+}
+
+/// The item with this anchor, if its file is part of the program.
+pub fn item_at<'db>(db: &'db dyn Db, ws: Workspace, anchor: FileId) -> Option<Item<'db>> {
+    let file = files_by_id(db, ws).get(&anchor.file())?;
+    file_item_refs(db, *file).by_anchor.get(&anchor).copied()
+}
+
+/// One item resolved against the declarations (a service's body, a connection, a test).
+/// It reads only its own item, the declarations, and the services and workloads it
+/// looks into, so it re-runs only when one of those changes.
+#[salsa::tracked(returns(ref))]
+pub fn resolve_item<'db>(db: &'db dyn Db, ws: Workspace, item: Item<'db>) -> ItemResolution {
+    let decls = declarations(db, ws);
+    let lookup = |i: usize| -> Option<&Service> {
+        let service = item_at(db, ws, decls.service_anchor(i)?)?;
+        service_def(db, ws, service).as_ref()
+    };
+    let manifests = || cluster(db, ws);
+    resolve::resolve_item(decls, &item.tree(db).item, &lookup, &manifests)
+}
+
+/// A service's resolved body, as the items that look into it read it.
+#[salsa::tracked(returns(ref))]
+pub fn service_def<'db>(db: &'db dyn Db, ws: Workspace, item: Item<'db>) -> Option<Service> {
+    resolve_item(db, ws, item)
+        .service
+        .as_ref()
+        .map(|(_, s)| s.clone())
+}
+
+/// The resolved program, free of positions (spans relative to item anchors): the
+/// declarations and every item's resolution, in source order.
+#[salsa::tracked(returns(ref))]
+pub fn resolved(db: &dyn Db, ws: Workspace) -> Resolved {
+    let mut items: Vec<&ItemResolution> = Vec::new();
+    for f in ws.files(db) {
+        for item in &file_item_refs(db, *f).items {
+            if matches!(
+                item.tree(db).item,
+                ast::Item::Service(_) | ast::Item::Connection(_) | ast::Item::Test(_)
+            ) {
+                items.push(resolve_item(db, ws, *item));
+            }
+        }
+    }
+    resolve::assemble(declarations(db, ws), items.into_iter())
 }
 
 #[salsa::tracked(returns(ref))]
@@ -274,17 +359,25 @@ pub fn lowered(db: &dyn Db, ws: Workspace) -> Lowered {
     lower::lower(&resolved(db, ws).program, cluster(db, ws))
 }
 
+/// The names of the policies (E021, the name clash, is found there): the diagnostics read
+/// this, never [`lowered`].
+#[salsa::tracked(returns(ref))]
+pub fn policy_names(db: &dyn Db, ws: Workspace) -> Vec<Diagnostic> {
+    lower::policy_names(&resolved(db, ws).program, cluster(db, ws)).diagnostics
+}
+
 #[salsa::tracked(returns(ref))]
 pub fn optimized(db: &dyn Db, ws: Workspace) -> Policies {
     opt::optimize(&lowered(db, ws).policies)
 }
 
-/// The diagnostics of name resolution, the checks and lowering, positions not yet attached.
+/// The diagnostics of name resolution, the checks and policy naming, positions not yet
+/// attached.
 #[salsa::tracked(returns(ref))]
 pub fn program_diagnostics(db: &dyn Db, ws: Workspace) -> Vec<Diagnostic> {
     let mut out = resolved(db, ws).diagnostics.clone();
     out.extend(checked(db, ws).iter().cloned());
-    out.extend(lowered(db, ws).diagnostics.iter().cloned());
+    out.extend(policy_names(db, ws).iter().cloned());
     out
 }
 
@@ -699,6 +792,17 @@ pub fn policy_objects(
     docs.iter()
         .map(|d| serde_saphyr::from_str(&d.yaml).ok())
         .collect()
+}
+
+/// Translation validation: whether the emitted policies, read back from their YAML, mean
+/// exactly the program for every cluster (`compile --verify`, [`crate::verify`]); `None` when
+/// the program has errors or the YAML does not read back.
+pub fn verify(
+    db: &dyn Db,
+    ws: Workspace,
+) -> Option<Result<crate::verify::Stats, crate::verify::Failure>> {
+    let policies = policy_objects(db, ws)?;
+    Some(crate::verify::verify(&resolved(db, ws).program, &policies))
 }
 
 /// Runs the program's `test` blocks; `None` when the program has errors. Spans are file

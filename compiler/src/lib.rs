@@ -19,6 +19,7 @@ pub mod span;
 pub mod stdlib;
 pub mod syntax;
 pub mod testing;
+pub mod verify;
 
 /// The back end: lowering to the IR, optimizing, emitting YAML.
 pub mod backend {

@@ -7,7 +7,6 @@ use crate::k8s::eval::{Cluster, Endpoint, Pod, Protocol};
 use crate::k8s::workloads::Manifests;
 use crate::resolve::hir::*;
 use crate::resolve::namespace_labels;
-use std::net::IpAddr;
 
 /// Is the connection `from -> to` on `protocol`/`port` allowed by the program?
 pub fn allowed(
@@ -35,6 +34,29 @@ fn side_allows(
     port: u16,
     ingress: bool,
 ) -> bool {
+    let all: Vec<&Conn> = p.connections.iter().collect();
+    side(
+        p, &all, manifests, cluster, holder, other, protocol, port, ingress,
+    )
+}
+
+/// One side of a connection, as the program decides it: `holder`'s egress (`ingress` false;
+/// `other` is the destination) or ingress (`other` is the source). A side the program does
+/// not isolate allows everything; an isolated side allows what some connection of `conns`
+/// allows. `conns` must hold every connection of the program whose `holder` end (target for
+/// ingress, source for egress) covers the holder: `verify` passes only those.
+#[allow(clippy::too_many_arguments)]
+pub fn side(
+    p: &Program,
+    conns: &[&Conn],
+    manifests: &Manifests,
+    cluster: &Cluster,
+    holder: &Endpoint,
+    other: &Endpoint,
+    protocol: Protocol,
+    port: u16,
+    ingress: bool,
+) -> bool {
     let Endpoint::Pod(i) = holder else {
         return true;
     };
@@ -49,7 +71,7 @@ fn side_allows(
     } else {
         endpoint_pod(cluster, other)
     };
-    p.connections.iter().any(|c| {
+    conns.iter().any(|c| {
         let (mine, theirs) = if ingress {
             (&c.target, &c.source)
         } else {
@@ -101,12 +123,6 @@ fn in_peer(
             })
         }
     }
-}
-
-pub fn in_blocks(blocks: &[IpBlock], ip: IpAddr) -> bool {
-    blocks
-        .iter()
-        .any(|b| b.cidr.contains(&ip) && !b.except.iter().any(|e| e.contains(&ip)))
 }
 
 fn port_matches(sel: &PortSel, dst: Option<&Pod>, protocol: Protocol, port: u16) -> bool {

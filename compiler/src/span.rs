@@ -10,7 +10,7 @@
 
 /// Identifies one source file (a `.netpol` program file, a stdlib module or a workload
 /// manifest), or one item of a file (see [`FileId::anchor`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, salsa::SalsaValue)]
 pub struct FileId(pub u64);
 
 impl FileId {

@@ -7,7 +7,6 @@ use crate::k8s::eval::{self, Cluster, ContainerPort, Endpoint, Namespace, Pod, P
 use crate::k8s::workloads::Manifests;
 use crate::resolve::hir::*;
 use crate::resolve::namespace_labels;
-use crate::semantics::in_blocks;
 use crate::span::Span;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use std::net::IpAddr;

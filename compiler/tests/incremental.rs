@@ -82,13 +82,21 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 }
 
 /// Queries from name resolution on: what a firewall must keep from re-running.
-const PROGRAM: [&str; 5] = [
+const PROGRAM: [&str; 8] = [
+    "declarations",
+    "resolve_item",
     "resolved",
     "checked",
+    "policy_names",
     "lowered",
     "optimized",
     "program_diagnostics",
 ];
+
+/// How many times query `q` ran.
+fn count(log: &[String], q: &str) -> usize {
+    log.iter().filter(|l| *l == q).count()
+}
 
 #[test]
 fn the_first_run_executes_every_stage_once() {
@@ -99,8 +107,29 @@ fn the_first_run_executes_every_stage_once() {
     )]);
     demand(&db, ws);
     let log = db.take_executed();
-    for q in PROGRAM.iter().chain(&["emitted", "diagnostics"]) {
-        assert_eq!(log.iter().filter(|l| l == q).count(), 1, "{q} in {log:?}");
+    for q in PROGRAM
+        .iter()
+        .filter(|q| **q != "resolve_item")
+        .chain(&["emitted", "diagnostics"])
+    {
+        assert_eq!(count(&log, q), 1, "{q} in {log:?}");
+    }
+    // One resolution per service, connection and test: web, api and two connections.
+    assert_eq!(count(&log, "resolve_item"), 4, "{log:?}");
+}
+
+#[test]
+fn diagnostics_never_run_lowering() {
+    let mut db = Database::with_execution_log();
+    let ws = db.workspace(vec![(
+        "services.netpol".into(),
+        format!("{MAIN}{SERVICES}"),
+    )]);
+    let _ = db::diagnostics(&db, ws);
+    let log = db.take_executed();
+    assert!(log.contains(&"policy_names".to_string()), "{log:?}");
+    for q in ["lowered", "optimized", "emitted"] {
+        assert!(!log.contains(&q.to_string()), "{q} in {log:?}");
     }
 }
 
@@ -157,12 +186,25 @@ fn a_comment_edit_between_items_that_moves_no_line_re_emits_nothing() {
     assert_eq!(before, after);
 }
 
+/// What an edit of the text of `services.netpol` always re-runs before resolution: its
+/// parse and item tree, and the per-file queries over them (which backdate).
+const REPARSE: [&str; 7] = [
+    "parse",
+    "item_tree",
+    "file_items",
+    "item_positions",
+    "line_index",
+    "file_item_refs",
+    "file_declarations",
+];
+
 #[test]
-fn a_comment_inside_an_item_stops_at_lowering() {
+fn a_comment_inside_an_item_re_resolves_that_item_only() {
     let (mut db, ws) = setup();
     let before = demand(&db, ws);
-    // Spans inside the service move relative to its start: resolution runs again, and
-    // lowering finds the same policies.
+    // Spans inside the service move relative to its start: its resolution runs again, and
+    // lowering finds the same policies; the items after it moved a line down, so the
+    // annotations are written again.
     db.set_file(
         "services.netpol",
         SERVICES.replace(
@@ -171,56 +213,96 @@ fn a_comment_inside_an_item_stops_at_lowering() {
         ),
     );
     let after = demand(&db, ws);
-    let ran = executed(&db);
-    assert!(
-        ran.contains("resolved") && ran.contains("lowered"),
-        "{ran:?}"
+    let log = db.take_executed();
+    assert_eq!(count(&log, "resolve_item"), 1, "{log:?}");
+    assert_eq!(
+        log.into_iter().collect::<BTreeSet<_>>(),
+        set(&[
+            &REPARSE[..],
+            &[
+                "resolve_item",
+                "resolved",
+                "checked",
+                "policy_names",
+                "lowered",
+                "program_diagnostics",
+                "diagnostics_by_file",
+                "source_lines",
+                "emitted",
+            ]
+        ]
+        .concat())
     );
-    for q in ["optimized", "scope", "declared_names"] {
-        assert!(!ran.contains(q), "{q} re-ran: {ran:?}");
-    }
     assert_eq!(before.0, after.0);
 }
 
 #[test]
-fn an_edit_inside_one_service_that_keeps_its_meaning_stops_at_lowering() {
+fn an_edit_inside_one_service_body_re_resolves_that_service_only() {
     let (mut db, ws) = setup();
     let before = demand(&db, ws);
     db.set_file(
         "services.netpol",
-        SERVICES.replace("select app = \"api\"", "select   app =  \"api\""),
+        SERVICES.replace("select app = \"web\"", "select   app =  \"web\""),
     );
     let after = demand(&db, ws);
-    let ran = executed(&db);
-    assert!(
-        ran.contains("resolved") && ran.contains("lowered"),
-        "{ran:?}"
-    );
+    let log = db.take_executed();
+    // The service's own resolution, and no other item's: the declarations are equal, and
+    // no connection reads the body of `web` (so its `service_def` was never asked for).
+    assert_eq!(count(&log, "resolve_item"), 1, "{log:?}");
     // Lowering's result is equal (positions are relative to the service), so nothing
-    // after it runs, and the scope did not change.
-    for q in ["optimized", "emitted", "scope", "declared_names"] {
-        assert!(!ran.contains(q), "{q} re-ran: {ran:?}");
-    }
+    // after it runs.
+    assert_eq!(
+        log.into_iter().collect::<BTreeSet<_>>(),
+        set(&[
+            &REPARSE[..],
+            &[
+                "resolve_item",
+                "resolved",
+                "checked",
+                "policy_names",
+                "lowered",
+                "program_diagnostics",
+                "diagnostics_by_file",
+                "source_lines",
+            ]
+        ]
+        .concat())
+    );
     assert_eq!(before, after);
 }
 
 #[test]
-fn a_port_number_change_recompiles_but_keeps_the_scope() {
+fn a_port_number_change_re_resolves_the_service_and_the_connection_that_reads_it() {
     let (mut db, ws) = setup();
     let before = demand(&db, ws);
     db.set_file("services.netpol", SERVICES.replace("8080", "9090"));
     let after = demand(&db, ws);
-    let ran = executed(&db);
-    for q in PROGRAM.iter().chain(&["emitted"]) {
-        assert!(ran.contains(*q), "{q} did not re-run: {ran:?}");
-    }
-    assert!(
-        !ran.contains("scope") && !ran.contains("declared_names"),
-        "{ran:?}"
-    );
-    assert!(
-        !ran.contains("cluster") && !ran.contains("manifest"),
-        "{ran:?}"
+    let log = db.take_executed();
+    // `api` (its port changed) and `web -> api:http` (it reads the port); not `web`, not
+    // `api -> kube-dns:dns`.
+    assert_eq!(count(&log, "resolve_item"), 2, "{log:?}");
+    assert_eq!(count(&log, "service_def"), 1, "{log:?}");
+    // Same length: no item moved, so the source lines are equal. The diagnostics change:
+    // the containers of `api` declare 8080, not 9090.
+    assert_eq!(
+        log.into_iter().collect::<BTreeSet<_>>(),
+        set(&[
+            &REPARSE[..],
+            &[
+                "resolve_item",
+                "service_def",
+                "resolved",
+                "checked",
+                "policy_names",
+                "lowered",
+                "optimized",
+                "program_diagnostics",
+                "diagnostics_by_file",
+                "diagnostics",
+                "emitted",
+            ]
+        ]
+        .concat())
     );
     assert_ne!(before.1, after.1);
     assert!(after.1.contains("port: 9090"), "{}", after.1);
@@ -229,25 +311,40 @@ fn a_port_number_change_recompiles_but_keeps_the_scope() {
 #[test]
 fn adding_a_file_parses_only_that_file() {
     let (mut db, ws) = setup();
-    let scope_before = db::scope(&db, ws).clone();
-    db.take_executed();
     db.set_file(
         "more.netpol",
         "service db in shop {\n  select app = \"db\"\n}\napi -> db:5432\n".into(),
     );
-    let diags = db::diagnostics(&db, ws);
-    let scope_after = db::scope(&db, ws).clone();
+    let diags = db::diagnostics(&db, ws).clone();
     let log = db.take_executed();
-    assert_eq!(log.iter().filter(|q| *q == "parse").count(), 1, "{log:?}");
+    // The new file alone is parsed; a new declaration changes the declarations, so every
+    // item resolves again (the old four and the new two), each once. No position is
+    // asked for (no diagnostic has moved): the line index is not built.
+    let reparse: Vec<&str> = REPARSE.into_iter().filter(|q| *q != "line_index").collect();
+    for q in &reparse {
+        assert_eq!(count(&log, q), 1, "{q}: {log:?}");
+    }
+    assert_eq!(count(&log, "resolve_item"), 6, "{log:?}");
     assert_eq!(
-        log.iter().filter(|q| *q == "declared_names").count(),
-        1,
-        "{log:?}"
+        log.into_iter().collect::<BTreeSet<_>>(),
+        set(&[
+            &reparse[..],
+            &[
+                "declarations",
+                "resolve_item",
+                "service_def",
+                "resolved",
+                "checked",
+                "policy_names",
+                "program_diagnostics",
+                "files_by_id",
+                "diagnostics_by_file",
+                "diagnostics",
+            ]
+        ]
+        .concat())
     );
-    assert!(log.contains(&"scope".to_string()), "{log:?}");
-    assert_eq!(scope_after.len(), scope_before.len() + 1);
-    // The new service matches no workload: the file's own diagnostics say so, and
-    // the other files' ids and positions did not move.
+    // The new service matches no workload: the file's own diagnostics say so.
     let more = db.file("more.netpol").unwrap();
     let in_more = db::file_diagnostics(&db, ws, more);
     assert!(
@@ -274,19 +371,21 @@ fn a_manifest_edit_that_changes_no_label_or_port_re_resolves_nothing() {
         Vec::new(),
     );
     let after = demand(&db, ws);
-    let ran = executed(&db);
-    assert!(
-        ran.contains("manifest") && ran.contains("cluster"),
-        "{ran:?}"
+    assert_eq!(
+        executed(&db),
+        set(&[
+            "manifest",
+            "manifests",
+            "cluster",
+            "checked",
+            "diagnostics_by_file",
+        ])
     );
-    for q in ["resolved", "lowered", "optimized", "emitted", "parse"] {
-        assert!(!ran.contains(q), "{q} re-ran: {ran:?}");
-    }
     assert_eq!(before, after);
 }
 
 #[test]
-fn a_manifest_edit_that_changes_a_label_is_seen() {
+fn a_manifest_edit_that_changes_a_label_re_checks_but_re_resolves_nothing() {
     let (mut db, ws) = setup();
     db.set_manifests(
         ws,
@@ -298,12 +397,21 @@ fn a_manifest_edit_that_changes_a_label_is_seen() {
         Vec::new(),
     );
     let diags = db::diagnostics(&db, ws);
-    let ran = executed(&db);
-    assert!(
-        ran.contains("cluster") && ran.contains("resolved"),
-        "{ran:?}"
+    // No item reads the workloads (every port is declared in the program), so resolution
+    // is not re-run; the checks and policy naming read them.
+    assert_eq!(
+        executed(&db),
+        set(&[
+            "manifest",
+            "manifests",
+            "cluster",
+            "checked",
+            "policy_names",
+            "program_diagnostics",
+            "diagnostics_by_file",
+            "diagnostics",
+        ])
     );
-    assert!(!ran.contains("parse"), "{ran:?}");
     assert!(
         diags.iter().any(|d| d.code.as_str() == "E014"),
         "{}",

@@ -1,8 +1,10 @@
 //! Publishing diagnostics: the CLI's diagnostics of a program (same codes, same messages),
-//! with secondary labels as related information, a link to the code's entry in
+//! with secondary labels as related information (folded into the message for a client that
+//! does not declare `relatedInformation`), a link to the code's entry in
 //! docs/diagnostics.md, and the failed assertions of the last `test` run on save.
 
-use crate::requests::{FileTexts, uri_of};
+use crate::client_caps::ClientCaps;
+use crate::requests::{FileTexts, display_position, uri_of};
 use crate::server::{Backend, Notifier, lock};
 use crate::session::{Origin, Snapshot};
 use netpol_compiler::diagnostic::{Code, Diagnostic, Severity};
@@ -48,6 +50,7 @@ pub fn to_lsp(
     snap: &Snapshot,
     texts: &mut FileTexts,
     d: &Diagnostic,
+    caps: ClientCaps,
 ) -> Option<(Origin, lsp::Diagnostic)> {
     let origin = snap.origin(d.primary.span.file)?;
     let range = texts
@@ -60,7 +63,7 @@ pub fn to_lsp(
     if let Some(help) = &d.help {
         message.push_str(&format!("\nhelp: {help}"));
     }
-    let related: Vec<lsp::DiagnosticRelatedInformation> = d
+    let mut related: Vec<lsp::DiagnosticRelatedInformation> = d
         .secondary
         .iter()
         .filter_map(|l| {
@@ -70,6 +73,14 @@ pub fn to_lsp(
             })
         })
         .collect();
+    if !caps.related_information {
+        // A client that cannot show related information gets it in the message.
+        for (label, r) in d.secondary.iter().zip(&related) {
+            let at = display_position(snap, label.span, r.location.range.start);
+            message.push_str(&format!("\n{at}: {}", r.message));
+        }
+        related.clear();
+    }
     let code_description = docs_link(d.code)
         .parse()
         .ok()
@@ -114,7 +125,12 @@ struct Batch {
 
 /// The batch of one snapshot: the diagnostics of every file of the program (empty lists
 /// included, so fixed problems clear), converted only where they changed since `last`.
-fn batch(snap: &Snapshot, extra: &[(PathBuf, lsp::Diagnostic)], last: Option<&Published>) -> Batch {
+fn batch(
+    snap: &Snapshot,
+    extra: &[(PathBuf, lsp::Diagnostic)],
+    last: Option<&Published>,
+    caps: ClientCaps,
+) -> Batch {
     let mut groups: BTreeMap<PathBuf, Sent> = snap
         .disk_files()
         .into_iter()
@@ -150,7 +166,7 @@ fn batch(snap: &Snapshot, extra: &[(PathBuf, lsp::Diagnostic)], last: Option<&Pu
                 let mut out: Vec<lsp::Diagnostic> = sent
                     .1
                     .iter()
-                    .filter_map(|d| to_lsp(snap, &mut texts, d).map(|(_, l)| l))
+                    .filter_map(|d| to_lsp(snap, &mut texts, d, caps).map(|(_, l)| l))
                     .collect();
                 out.extend(sent.2.iter().cloned());
                 out
@@ -182,16 +198,18 @@ pub async fn publish<N: Notifier>(backend: &Backend<N>, path: Option<PathBuf>) {
             }
         };
         let tests = lock(&state.tests).clone();
+        let caps = *lock(&state.caps);
         let mut batches = Vec::new();
         for snap in snaps {
             let extra: Vec<(PathBuf, lsp::Diagnostic)> = tests
                 .iter()
-                .filter(|(root, rev, _)| root == snap.root() && *rev == snap.revision)
-                .flat_map(|(_, _, ds)| ds.iter().cloned())
+                .filter(|t| t.root == snap.root() && t.revision == snap.revision)
+                .flat_map(|t| t.failures.iter().cloned())
                 .collect();
             let prev = last.get(snap.root());
             batches.push(
-                salsa::Cancelled::catch(AssertUnwindSafe(|| batch(&snap, &extra, prev))).ok()?,
+                salsa::Cancelled::catch(AssertUnwindSafe(|| batch(&snap, &extra, prev, caps)))
+                    .ok()?,
             );
         }
         Some(batches)

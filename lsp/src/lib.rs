@@ -12,6 +12,7 @@
 //! `salsa::Cancelled::catch` on a blocking thread; an edit's setter cancels running queries,
 //! which answer `ContentModified`. No database handle is held across an `.await`.
 
+pub mod client_caps;
 pub mod convert;
 pub mod diagnostics;
 pub mod notifications;

@@ -1,5 +1,6 @@
 //! The `LanguageServer` implementation: each method hands over to its own file.
 
+use crate::client_caps::ClientCaps;
 use crate::session::{Session, Snapshot};
 use crate::{notifications, requests};
 use futures::FutureExt;
@@ -24,6 +25,8 @@ pub trait Notifier: Clone + Send + Sync + 'static {
     fn log(&self, message: String) -> impl std::future::Future<Output = ()> + Send;
     /// Asks the client to watch files (when it can register capabilities dynamically).
     fn watch_files(&self) -> impl std::future::Future<Output = ()> + Send;
+    /// Asks the client to request code lenses again (when it declared `refreshSupport`).
+    fn refresh_code_lenses(&self) -> impl std::future::Future<Output = ()> + Send;
 }
 
 impl Notifier for Client {
@@ -54,11 +57,22 @@ impl Notifier for Client {
             Notifier::log(self, format!("file watching is not available: {e}")).await;
         }
     }
+    async fn refresh_code_lenses(&self) {
+        if let Err(e) = self.code_lens_refresh().await {
+            Notifier::log(self, format!("the client did not refresh code lenses: {e}")).await;
+        }
+    }
 }
 
-/// Failed assertions of one program's `test` run: its root, the revision run at, and the
-/// diagnostics per file.
-pub(crate) type TestRun = (PathBuf, u64, Vec<(PathBuf, Diagnostic)>);
+/// One program's last `test` run (on save): its root, the revision it ran at, the failed
+/// assertions as diagnostics per file, and every test's result (for the code lenses).
+#[derive(Clone)]
+pub(crate) struct TestRun {
+    pub root: PathBuf,
+    pub revision: u64,
+    pub failures: Vec<(PathBuf, Diagnostic)>,
+    pub results: Vec<netpol_compiler::testing::TestResult>,
+}
 
 /// The server's state, shared by every request.
 pub struct State {
@@ -66,8 +80,7 @@ pub struct State {
     /// Serializes publishing, so an older result never overwrites a newer one: per program
     /// root, the revision last published and the files it published to.
     pub(crate) publishing: tokio::sync::Mutex<BTreeMap<PathBuf, crate::diagnostics::Published>>,
-    /// Failed test assertions from the last save, per program root, with the revision they
-    /// were computed at.
+    /// The last `test` run of each program (from the last save).
     pub(crate) tests: Mutex<Vec<TestRun>>,
     shut_down: Arc<AtomicBool>,
     /// Orders changes and the requests after them: tower-lsp-server runs handlers
@@ -75,7 +88,8 @@ pub struct State {
     /// grants in the order it was asked for. A notification holds it while it changes the
     /// session; a request waits for it before taking its snapshot.
     pub(crate) turn: tokio::sync::Mutex<()>,
-    pub(crate) watch_files: AtomicBool,
+    /// What the client declared it supports (set by `initialize`).
+    pub(crate) caps: Mutex<ClientCaps>,
 }
 
 pub struct Backend<N: Notifier> {
@@ -101,7 +115,7 @@ impl<N: Notifier> Backend<N> {
                 tests: Mutex::new(Vec::new()),
                 shut_down: Arc::new(AtomicBool::new(false)),
                 turn: tokio::sync::Mutex::new(()),
-                watch_files: AtomicBool::new(false),
+                caps: Mutex::new(ClientCaps::default()),
             }),
         }
     }
@@ -205,7 +219,7 @@ impl<N: Notifier> LanguageServer for Backend<N> {
     }
 
     async fn initialized(&self, _: InitializedParams) {
-        if self.state.watch_files.load(Ordering::SeqCst) {
+        if lock(&self.state.caps).dynamic_watch {
             self.client.watch_files().await;
         }
         self.guard_notification(crate::diagnostics::publish_all(self))
@@ -309,5 +323,9 @@ impl<N: Notifier> LanguageServer for Backend<N> {
 
     async fn inlay_hint(&self, params: InlayHintParams) -> Result<Option<Vec<InlayHint>>> {
         self.guard(requests::inlay_hint::handle(self, params)).await
+    }
+
+    async fn code_lens(&self, params: CodeLensParams) -> Result<Option<Vec<CodeLens>>> {
+        self.guard(requests::code_lens::handle(self, params)).await
     }
 }

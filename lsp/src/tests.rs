@@ -14,6 +14,7 @@ type Published = Arc<Mutex<Vec<(Uri, Vec<Diagnostic>, Option<i32>)>>>;
 struct Recorder {
     published: Published,
     logs: Arc<Mutex<Vec<String>>>,
+    lens_refreshes: Arc<Mutex<usize>>,
 }
 
 impl Notifier for Recorder {
@@ -32,6 +33,9 @@ impl Notifier for Recorder {
         self.logs.lock().unwrap().push(message);
     }
     async fn watch_files(&self) {}
+    async fn refresh_code_lenses(&self) {
+        *self.lens_refreshes.lock().unwrap() += 1;
+    }
 }
 
 impl Recorder {
@@ -52,6 +56,33 @@ const SHOP: &str = include_str!("../../examples/shop/shop.netpol");
 
 /// examples/shop in a temporary folder, initialized, with shop.netpol open.
 async fn shop() -> (tempfile::TempDir, PathBuf, Backend<Recorder>, Recorder) {
+    shop_with(ClientCapabilities::default()).await
+}
+
+/// A client that declares related information and code lens refreshes.
+fn capable_client() -> ClientCapabilities {
+    ClientCapabilities {
+        text_document: Some(TextDocumentClientCapabilities {
+            publish_diagnostics: Some(PublishDiagnosticsClientCapabilities {
+                related_information: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        workspace: Some(WorkspaceClientCapabilities {
+            code_lens: Some(CodeLensWorkspaceClientCapabilities {
+                refresh_support: Some(true),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// examples/shop, initialized by a client with `capabilities`, with shop.netpol open.
+async fn shop_with(
+    capabilities: ClientCapabilities,
+) -> (tempfile::TempDir, PathBuf, Backend<Recorder>, Recorder) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("shop");
     std::fs::create_dir_all(root.join("k8s")).unwrap();
@@ -73,6 +104,7 @@ async fn shop() -> (tempfile::TempDir, PathBuf, Backend<Recorder>, Recorder) {
     #[allow(deprecated)]
     let params = InitializeParams {
         root_uri: Some(Uri::from_file_path(&root).unwrap()),
+        capabilities,
         ..Default::default()
     };
     let init = backend.initialize(params).await.unwrap();
@@ -442,4 +474,137 @@ async fn tests_run_on_save_and_failures_become_diagnostics() {
     // The next edit clears them until the next save.
     change(&backend, &path, SHOP, 3).await;
     assert_eq!(rec.last(&path), Some((Vec::new(), Some(3))));
+}
+
+async fn save(backend: &Backend<Recorder>, path: &Path) {
+    backend
+        .did_save(DidSaveTextDocumentParams {
+            text_document: TextDocumentIdentifier::new(Uri::from_file_path(path).unwrap()),
+            text: None,
+        })
+        .await;
+}
+
+async fn lenses(backend: &Backend<Recorder>, path: &Path) -> Vec<CodeLens> {
+    backend
+        .code_lens(CodeLensParams {
+            text_document: TextDocumentIdentifier::new(Uri::from_file_path(path).unwrap()),
+            work_done_progress_params: Default::default(),
+            partial_result_params: Default::default(),
+        })
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn lens_titles(lenses: &[CodeLens]) -> Vec<String> {
+    lenses
+        .iter()
+        .map(|l| l.command.as_ref().unwrap().title.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_lenses_show_the_last_test_run_and_go_stale_on_edit() {
+    for caps in [ClientCapabilities::default(), capable_client()] {
+        let refresh = caps.workspace.is_some();
+        let (_dir, path, backend, rec) = shop_with(caps).await;
+        let blocks: Vec<u32> = SHOP
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.starts_with("test \""))
+            .map(|(i, _)| i as u32)
+            .collect();
+        assert!(!blocks.is_empty());
+        // Not run yet: a lens on the first line of each test block.
+        let before = lenses(&backend, &path).await;
+        let lines: Vec<u32> = before.iter().map(|l| l.range.start.line).collect();
+        assert_eq!(lines, blocks);
+        assert!(
+            lens_titles(&before)
+                .iter()
+                .all(|t| t.contains("save to run")),
+            "{before:?}"
+        );
+        // Saved: every test of the shop passes.
+        save(&backend, &path).await;
+        let passed = lenses(&backend, &path).await;
+        assert!(
+            lens_titles(&passed)
+                .iter()
+                .all(|t| t.starts_with("✓ passed")),
+            "{passed:?}"
+        );
+        // A wrong assertion, saved: its test fails, with the count of the CLI's run.
+        let wrong = SHOP.replace(
+            "denied frontend -> orders-db:postgres",
+            "allowed frontend -> orders-db:postgres",
+        );
+        change(&backend, &path, &wrong, 2).await;
+        save(&backend, &path).await;
+        let failed = lenses(&backend, &path).await;
+        assert_eq!(
+            lens_titles(&failed)
+                .iter()
+                .filter(|t| t.starts_with("✗ failed: 1 of "))
+                .count(),
+            1,
+            "{failed:?}"
+        );
+        assert_eq!(
+            *rec.lens_refreshes.lock().unwrap(),
+            if refresh { 2 } else { 0 }
+        );
+        // An edit: the results are stale until the next save.
+        change(&backend, &path, SHOP, 3).await;
+        let stale = lenses(&backend, &path).await;
+        assert!(
+            lens_titles(&stale)
+                .iter()
+                .all(|t| t.contains("save to run")),
+            "{stale:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn related_information_only_for_a_client_that_declares_it() {
+    let dup = format!("{SHOP}\nservice frontend in shop {{\n  select app = \"frontend\"\n}}\n");
+    let mut seen = Vec::new();
+    for caps in [capable_client(), ClientCapabilities::default()] {
+        let (_dir, path, backend, rec) = shop_with(caps).await;
+        change(&backend, &path, &dup, 2).await;
+        let (diags, _) = rec.last(&path).unwrap();
+        let e006 = diags
+            .into_iter()
+            .find(|d| d.code == Some(NumberOrString::String("E006".into())))
+            .unwrap();
+        seen.push(e006);
+    }
+    let (with, without) = (&seen[0], &seen[1]);
+    let related = with.related_information.as_ref().unwrap();
+    assert!(!related.is_empty());
+    assert!(without.related_information.is_none(), "{without:?}");
+    // Folded: the message, then each related location and message on a line of its own.
+    let mut expected = with.message.clone();
+    for r in related {
+        assert!(r.location.uri.path().as_str().ends_with("/shop.netpol"));
+        expected.push_str(&format!(
+            "\nshop.netpol:{}:{}: {}",
+            r.location.range.start.line + 1,
+            r.location.range.start.character + 1,
+            r.message
+        ));
+    }
+    assert_eq!(without.message, expected);
+    // The related location is the first declaration's name.
+    let offset = dup.find("service frontend in shop").unwrap() + "service ".len();
+    let line = dup[..offset].matches('\n').count() as u32;
+    let col = dup[..offset]
+        .rsplit('\n')
+        .next()
+        .unwrap()
+        .encode_utf16()
+        .count() as u32;
+    assert_eq!(related[0].location.range.start, Position::new(line, col));
 }

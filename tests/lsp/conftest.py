@@ -35,10 +35,11 @@ def uri(path):
     return pathlib.Path(path).resolve().as_uri()
 
 
-async def start(client: LanguageClient, spec: str, folder: pathlib.Path):
+async def start(client: LanguageClient, spec: str, folder: pathlib.Path, capabilities=None):
+    """Initializes the session with `spec`'s capability set (or `capabilities`)."""
     await client.initialize_session(
         types.InitializeParams(
-            capabilities=client_capabilities(spec),
+            capabilities=capabilities or client_capabilities(spec),
             workspace_folders=[types.WorkspaceFolder(uri=uri(folder), name=folder.name)],
             root_uri=uri(folder),
         )
@@ -55,7 +56,24 @@ def make_client():
         c.registrations = getattr(c, "registrations", []) + list(params.registrations)
         return None
 
+    @c.feature(types.WORKSPACE_CODE_LENS_REFRESH)
+    def code_lens_refresh(params):
+        c.lens_refreshes = getattr(c, "lens_refreshes", 0) + 1
+        return None
+
     return c
+
+
+def without_related_information(spec: str) -> types.ClientCapabilities:
+    """`spec`'s capability set, less `textDocument.publishDiagnostics.relatedInformation`."""
+    caps = client_capabilities(spec)
+    caps.text_document.publish_diagnostics.related_information = False
+    return caps
+
+
+def declares_lens_refresh(spec: str) -> bool:
+    workspace = client_capabilities(spec).workspace
+    return bool(workspace and workspace.code_lens and workspace.code_lens.refresh_support)
 
 
 CONFIG = ClientServerConfig(server_command=[NETPOL, "lsp"], client_factory=make_client)

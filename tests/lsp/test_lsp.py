@@ -10,7 +10,9 @@ import pytest
 import yaml
 from lsprotocol import types
 
-from conftest import CLIENTS, run_cli, start, uri
+import json
+
+from conftest import CLIENTS, declares_lens_refresh, run_cli, start, uri, without_related_information
 
 SHOP = "shop.netpol"
 
@@ -140,6 +142,30 @@ async def test_secondary_labels_are_related_information(client, shop, spec):
     start_off, end_off = offset_of(dup, first.range.start), offset_of(dup, first.range.end)
     assert dup[start_off:end_off] == "frontend"
     assert start_off == text.index("service frontend in shop") + len("service ")
+
+
+@pytest.mark.parametrize("spec", CLIENTS)
+async def test_related_information_is_folded_for_a_client_without_it(client, shop, spec):
+    """The same E006 as above, for a client that does not declare `relatedInformation`: no
+    related information, each secondary label a line of the message, and the CLI's
+    `--format json` gives the same labels and places."""
+    await start(client, spec, shop, capabilities=without_related_information(spec))
+    path = shop / SHOP
+    text = open_doc(client, path)
+    dup = text + "\nservice frontend in shop {\n  select app = \"frontend\"\n}\n"
+    change(client, path, dup, 2)
+    diags = await wait_for(
+        lambda: [d for d in client.diagnostics.get(uri(path), []) if d.code == "E006"], "E006"
+    )
+    assert diags[0].related_information is None, diags[0]
+    path.write_text(dup)
+    report = json.loads(run_cli("check", str(shop), "--format", "json").stdout)
+    e006 = [i for i in report["diagnostics"] if i["code"] == "E006"]
+    assert len(e006) == 1 and e006[0]["related"], e006
+    for r in e006[0]["related"]:
+        start_ = r["location"]["start"]
+        where = f"{SHOP}:{start_['line']}:{start_['column']}: {r['message']}"
+        assert "\n" + where in diags[0].message, (where, diags[0].message)
 
 
 @pytest.mark.parametrize("spec", CLIENTS)
@@ -464,3 +490,62 @@ async def test_exit_ends_the_process_though_stdin_stays_open(bare_client, shop, 
     # pygls keeps the server's stdin open: the server must end by itself.
     await asyncio.wait_for(server.wait(), timeout=10)
     assert server.returncode == 0
+
+
+def save(client, path):
+    client.text_document_did_save(
+        types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri(path)))
+    )
+
+
+async def code_lenses(client, path):
+    return await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri(path)))
+    )
+
+
+@pytest.mark.parametrize("spec", CLIENTS)
+async def test_code_lenses_give_each_test_blocks_last_run(client, shop, spec):
+    await start(client, spec, shop)
+    path = shop / SHOP
+    text = open_doc(client, path)
+    await wait_for(lambda: uri(path) in client.diagnostics, "first diagnostics")
+    blocks = [i for i, line in enumerate(text.split("\n")) if line.startswith('test "')]
+    assert blocks
+    lenses = await code_lenses(client, path)
+    assert [l.range.start.line for l in lenses] == blocks
+    assert all("save to run" in l.command.title for l in lenses), lenses
+    # A wrong assertion, saved: each lens gives its test's counts from `netpol test`.
+    wrong = text.replace("denied frontend -> orders-db:postgres", "allowed frontend -> orders-db:postgres")
+    change(client, path, wrong, 2)
+    save(client, path)
+    await wait_for(
+        lambda: [d for d in client.diagnostics.get(uri(path), []) if d.source == "netpol test"], "test failure"
+    )
+    lenses = await code_lenses(client, path)
+    path.write_text(wrong)
+    report = json.loads(run_cli("test", str(shop), "--format", "json").stdout)
+    tests = [t for t in report["tests"] if t["location"]["file"].endswith(SHOP)]
+    assert [t["location"]["start"]["line"] - 1 for t in tests] == [l.range.start.line for l in lenses]
+    assert any(not a["passed"] for t in tests for a in t["assertions"])
+    for t, lens in zip(tests, lenses):
+        total = len(t["assertions"])
+        failed = sum(1 for a in t["assertions"] if not a["passed"])
+        if failed:
+            assert lens.command.title.startswith(f"✗ failed: {failed} of {total} "), lens
+        else:
+            checked = sum(a["checked"] for a in t["assertions"])
+            assert lens.command.title.startswith(f"✓ passed: {total} "), lens
+            assert f"({checked} connection" in lens.command.title, lens
+    # Asked to refresh exactly when the client declared it can be.
+    refreshed = lambda: getattr(client, "lens_refreshes", 0) > 0
+    if declares_lens_refresh(spec):
+        await wait_for(refreshed, "a code lens refresh")
+    else:
+        await asyncio.sleep(0.5)
+        assert not refreshed()
+    # An edit makes them stale until the next save.
+    change(client, path, text, 3)
+    await wait_for(lambda: not [d for d in client.diagnostics.get(uri(path), []) if d.source == "netpol test"], "stale")
+    lenses = await code_lenses(client, path)
+    assert all("save to run" in l.command.title for l in lenses), lenses

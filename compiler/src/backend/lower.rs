@@ -36,9 +36,21 @@ pub struct Lowering<'a> {
     /// The units (namespaces' and services' policies) by namespace: (name, pods, types).
     units: BTreeMap<String, Vec<(String, Sel, Dirs)>>,
     diagnostics: Vec<Diagnostic>,
+    /// False when only the policies' names and selections are wanted (see [`policy_names`]).
+    grants: bool,
 }
 
 pub fn lower(program: &Program, manifests: &Manifests) -> Lowered {
+    lowering(program, manifests, true)
+}
+
+/// The policies lowering makes, with their names and pods but no grants, and the names it
+/// could not give (E021): what the diagnostics need, without building the rules.
+pub fn policy_names(program: &Program, manifests: &Manifests) -> Lowered {
+    lowering(program, manifests, false)
+}
+
+fn lowering(program: &Program, manifests: &Manifests, grants: bool) -> Lowered {
     let mut l = Lowering {
         program,
         manifests,
@@ -46,6 +58,7 @@ pub fn lower(program: &Program, manifests: &Manifests) -> Lowered {
         by_target: BTreeMap::new(),
         units: BTreeMap::new(),
         diagnostics: Vec::new(),
+        grants,
     };
     for ns in program.namespaces.values() {
         if ns.isolate.any() {
@@ -298,6 +311,9 @@ impl Lowering<'_> {
             let Some(target_name) = target_name else {
                 continue;
             };
+            if !self.grants {
+                continue;
+            }
             let peers = self.rule_peers(other, &ns);
             if let Some(policy) = self.policies.get_mut(&(ns.clone(), target_name)) {
                 let grants = policy.grants_mut(ingress);

@@ -633,12 +633,29 @@ fn unused_lints(out: &mut Vec<Diagnostic>, resolved: &Resolved) {
         *used.entry(format!("{:?}", r.def)).or_default() += 1;
     }
     let is_used = |d: Def| used.contains_key(&format!("{d:?}"));
-    let mut mentioned: HashSet<usize> = HashSet::new();
+    // Services a connection names, and the other pod sets connections stand for (deduplicated,
+    // by the namespace they are in, or among those selecting namespaces), with the direction
+    // they are used in: a service named nowhere is compared with the pod sets of its own
+    // namespace only, not with every connection.
+    let mut named: HashSet<usize> = HashSet::new();
+    let mut sets: HashSet<(&PeerKind, bool)> = HashSet::new();
     for c in &p.connections {
-        for kind in [&c.source.kind, &c.target.kind] {
+        for (kind, as_source) in [(&c.source.kind, true), (&c.target.kind, false)] {
             if let PeerKind::Service(i) = kind {
-                mentioned.insert(*i);
+                named.insert(*i);
             }
+            if !matches!(kind, PeerKind::External(_)) {
+                sets.insert((kind, as_source));
+            }
+        }
+    }
+    let mut sets_in: HashMap<String, Vec<(bool, PodSet)>> = HashMap::new();
+    let mut sets_anywhere: Vec<(bool, PodSet)> = Vec::new();
+    for (kind, as_source) in sets {
+        let Some(set) = p.pod_set(kind) else { continue };
+        match &set.ns {
+            NsScope::Named(n) => sets_in.entry(n.clone()).or_default().push((as_source, set)),
+            NsScope::Selector(_) => sets_anywhere.push((as_source, set)),
         }
     }
     for (i, svc) in p.services.iter().enumerate() {
@@ -647,29 +664,34 @@ fn unused_lints(out: &mut Vec<Diagnostic>, resolved: &Resolved) {
         // name may cover its namespace on the cluster, so it counts too.
         // Only in a direction it isolates: a set of pods as the source gives its egress-isolated
         // pods rules, as the target its ingress-isolated ones.
-        let reaches = |kind: &PeerKind, isolated: bool| {
-            *kind == PeerKind::Service(i)
-                || isolated
-                    && p.pod_set(kind).is_some_and(|set| {
-                        let ns_ok = match &set.ns {
-                            NsScope::Named(n) => *n == svc.namespace,
-                            NsScope::Selector(s) => {
-                                s.keys
-                                    .keys()
-                                    .any(|k| k != crate::k8s::eval::NAMESPACE_NAME_LABEL)
-                                    || s.matches(&BTreeMap::from([(
-                                        crate::k8s::eval::NAMESPACE_NAME_LABEL.to_string(),
-                                        svc.namespace.clone(),
-                                    )]))
-                            }
-                        };
-                        ns_ok && set.pods.overlaps(&svc.selector)
-                    })
+        let reaches = |set: &PodSet, as_source: bool| {
+            let isolated = if as_source {
+                svc.isolate.egress
+            } else {
+                svc.isolate.ingress
+            };
+            isolated
+                && match &set.ns {
+                    NsScope::Named(n) => *n == svc.namespace,
+                    NsScope::Selector(s) => {
+                        s.keys
+                            .keys()
+                            .any(|k| k != crate::k8s::eval::NAMESPACE_NAME_LABEL)
+                            || s.matches(&BTreeMap::from([(
+                                crate::k8s::eval::NAMESPACE_NAME_LABEL.to_string(),
+                                svc.namespace.clone(),
+                            )]))
+                    }
+                }
+                && set.pods.overlaps(&svc.selector)
         };
-        let mentioned = p.connections.iter().any(|c| {
-            reaches(&c.source.kind, svc.isolate.egress)
-                || reaches(&c.target.kind, svc.isolate.ingress)
-        });
+        let mentioned = named.contains(&i)
+            || sets_in
+                .get(svc.namespace.as_str())
+                .into_iter()
+                .flatten()
+                .chain(&sets_anywhere)
+                .any(|(as_source, set)| reaches(set, *as_source));
         if !mentioned {
             out.push(
                 Diagnostic::new(
@@ -747,11 +769,10 @@ fn internet_and_cluster_lint(out: &mut Vec<Diagnostic>, p: &Program, sources: &S
         }
         let outgoing = sources.outgoing(i, |kind| covers_service(p, kind, i));
         let internet = outgoing.iter().find(|c| match &c.target.kind {
-            PeerKind::External(e) => p.externals.get(*e).is_some_and(|ext| {
-                probes
-                    .iter()
-                    .any(|ip| crate::semantics::in_blocks(&ext.blocks, *ip))
-            }),
+            PeerKind::External(e) => p
+                .externals
+                .get(*e)
+                .is_some_and(|ext| probes.iter().any(|ip| in_blocks(&ext.blocks, *ip))),
             _ => false,
         });
         let only_dns = |c: &Conn| {
@@ -799,17 +820,39 @@ fn needed_by_lints(
             .map(|(i, _)| i)
             .collect()
     };
-    let reached_from = |groups: &[usize], i: usize| {
-        p.connections.iter().any(|c| {
-            matches!(c.source.kind, PeerKind::Group(g) if groups.contains(&g))
-                && covers_service(p, &c.target.kind, i)
-        })
-    };
     let scrapers = module_groups("monitoring");
     let controllers = module_groups("ingress");
     if scrapers.is_empty() && controllers.is_empty() {
         return;
     }
+    // The targets of the connections from these groups: services by index, and the other
+    // peers (deduplicated), so that each service looks at a few peers, not every connection.
+    let targets_of = |groups: &[usize]| {
+        let mut services: HashSet<usize> = HashSet::new();
+        let mut others: Vec<&PeerKind> = Vec::new();
+        for c in &p.connections {
+            if !matches!(c.source.kind, PeerKind::Group(g) if groups.contains(&g)) {
+                continue;
+            }
+            match &c.target.kind {
+                PeerKind::Service(j) => {
+                    services.insert(*j);
+                }
+                PeerKind::External(_) => {}
+                other => {
+                    if !others.contains(&other) {
+                        others.push(other);
+                    }
+                }
+            }
+        }
+        (services, others)
+    };
+    let scraped = targets_of(&scrapers);
+    let routed = targets_of(&controllers);
+    let reached_from = |(services, others): &(HashSet<usize>, Vec<&PeerKind>), i: usize| {
+        services.contains(&i) || others.iter().any(|k| covers_service(p, k, i))
+    };
     for (i, svc) in p.services.iter().enumerate() {
         if !svc.isolate.ingress {
             continue;
@@ -821,7 +864,7 @@ fn needed_by_lints(
             .filter(|w| svc.selector.matches(&w.labels))
             .collect();
         if !scrapers.is_empty()
-            && !reached_from(&scrapers, i)
+            && !reached_from(&scraped, i)
             && let Some(w) = pods.iter().find(|w| {
                 w.annotations
                     .get("prometheus.io/scrape")
@@ -847,7 +890,7 @@ fn needed_by_lints(
                 .help(format!("add `prometheus -> {}:{port}`", svc.name)),
             );
         }
-        if !controllers.is_empty() && !reached_from(&controllers, i) {
+        if !controllers.is_empty() && !reached_from(&routed, i) {
             let served = manifests.ingresses.iter().find_map(|ing| {
                 ing.backends.iter().find_map(|b| {
                     let s = manifests

@@ -8,10 +8,12 @@
 
 mod complete;
 mod hover;
+mod lens;
 mod tokens;
 
 pub use complete::{CompletionItem, CompletionKind, completions};
 pub use hover::hover;
+pub use lens::{TestLens, test_lenses};
 pub use tokens::{SemanticToken, TokenKind, semantic_tokens};
 
 use crate::diagnostic::Diagnostic;

@@ -406,3 +406,57 @@ fn semantic_tokens_classify_every_reference_and_never_overlap() {
         comments
     );
 }
+
+#[test]
+fn test_lenses_sit_on_every_test_block_and_say_what_its_run_found() {
+    let wrong = SHOP.replace(
+        "denied frontend -> orders-db:postgres",
+        "allowed frontend -> orders-db:postgres",
+    );
+    assert_ne!(wrong, SHOP);
+    for text in [SHOP, wrong.as_str()] {
+        let (db, ws) = load(&[("shop.netpol", text)], SHOP_K8S);
+        let file = shop_file(&db);
+        let program = &db::resolved(&db, ws).program;
+        let abs = |s: Span| db::absolute(&db, ws, s);
+        let blocks = text.matches("\ntest \"").count();
+        assert!(blocks > 0);
+        // Before a run: a lens on each block, saying it has not run.
+        let before = test_lenses(program, &abs, file, None);
+        assert_eq!(before.len(), blocks);
+        for l in &before {
+            assert!(text[l.span.start..].starts_with("test \""), "{l:?}");
+            assert_eq!(l.passed, None);
+            assert!(l.title.contains("save to run"), "{l:?}");
+        }
+        // After a run: each lens gives its test's counts.
+        let run = db::run_tests(&db, ws).unwrap();
+        let lenses = test_lenses(program, &abs, file, Some(&run));
+        assert_eq!(
+            lenses.iter().map(|l| l.span).collect::<Vec<_>>(),
+            before.iter().map(|l| l.span).collect::<Vec<_>>()
+        );
+        for l in &lenses {
+            let r = run.iter().find(|r| r.span == l.span).unwrap();
+            let failed = r.assertions.iter().filter(|a| !a.passed).count();
+            let total = r.assertions.len();
+            assert_eq!(l.passed, Some(failed == 0), "{l:?}");
+            if failed == 0 {
+                assert!(l.title.starts_with(&format!("✓ passed: {total} ")), "{l:?}");
+            } else {
+                assert!(
+                    l.title
+                        .starts_with(&format!("✗ failed: {failed} of {total} ")),
+                    "{l:?}"
+                );
+            }
+        }
+        assert_eq!(
+            lenses.iter().any(|l| l.passed == Some(false)),
+            text != SHOP,
+            "only the changed program fails"
+        );
+        // A lens only for the file asked about.
+        assert!(test_lenses(program, &abs, FileId(u64::MAX), Some(&run)).is_empty());
+    }
+}

@@ -1,8 +1,19 @@
 //! Loading the manifests a program's `workloads` declarations ask for, with the I/O handed in
 //! by the driver (the CLI and the language server share this, so both say the same).
 
-use crate::db::WorkloadRequest;
 use crate::diagnostic::{Code, Diagnostic};
+use crate::span::{FileId, Span};
+
+/// A `workloads` declaration the driver must load: patterns relative to the folder of
+/// `file`, and where objects without a namespace go.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WorkloadRequest {
+    pub file: FileId,
+    pub file_path: String,
+    pub pattern: String,
+    pub span: Span,
+    pub default_namespace: String,
+}
 
 /// What a pattern matched: the pattern as looked for (joined to the file's folder), and the
 /// files, sorted.

@@ -4,7 +4,7 @@ use super::*;
 
 impl<'a> Resolver<'a> {
     pub(super) fn namespace(&mut self, d: &ast::NamespaceDecl) {
-        if let Some(prev) = self.program.namespaces.get(&d.name.text) {
+        if let Some(prev) = self.d.program.namespaces.get(&d.name.text) {
             let prev = prev.span;
             self.err(
                 Diagnostic::new(
@@ -24,7 +24,7 @@ impl<'a> Resolver<'a> {
         for i in &d.isolate {
             isolate = isolate.union(dirs(i));
         }
-        self.program.namespaces.insert(
+        self.d.to_mut().program.namespaces.insert(
             d.name.text.clone(),
             NamespaceDef {
                 name: d.name.text.clone(),
@@ -36,7 +36,7 @@ impl<'a> Resolver<'a> {
 
     pub(super) fn port_decl(&mut self, scope: &Scope, d: &ast::PortDecl) {
         let key = (scope.clone(), d.name.text.clone());
-        if let Some(prev) = self.ports.get(&key) {
+        if let Some(prev) = self.d.ports.get(&key) {
             let prev = *prev;
             self.err(
                 Diagnostic::new(
@@ -50,7 +50,7 @@ impl<'a> Resolver<'a> {
             return;
         }
         if scope.is_none()
-            && let Some(module) = self.visible.get(&d.name.text)
+            && let Some(module) = self.d.visible.get(&d.name.text)
         {
             let module = module.clone();
             self.err(
@@ -67,11 +67,12 @@ impl<'a> Resolver<'a> {
             );
             return;
         }
-        self.ports.insert(key, d.name.span);
+        self.d.to_mut().ports.insert(key, d.name.span);
         let values = self.port_values(&d.values);
         let visible = match scope {
             None => Some(d.name.text.clone()),
             Some(m) => self
+                .d
                 .visible
                 .get(&d.name.text)
                 .filter(|vm| *vm == m)
@@ -84,32 +85,50 @@ impl<'a> Resolver<'a> {
             module: scope.clone(),
         };
         let internal = scoped_name(scope, &d.name.text);
-        self.program.ports.insert(internal.clone(), def.clone());
+        self.d
+            .to_mut()
+            .program
+            .ports
+            .insert(internal.clone(), def.clone());
         if let (Some(v), Some(_)) = (visible, scope) {
             // Imported ports are visible under their plain name too.
-            self.program.ports.insert(v, def);
+            self.d.to_mut().program.ports.insert(v, def);
         }
     }
 
-    pub(super) fn service(&mut self, d: &ast::ServiceDecl) {
-        let index = self.program.services.len();
-        if !self.declare_peer(&None, &d.name, Some(Entity::Service(index))) {
-            return;
+    /// Declares a service's name; its body is resolved with the items.
+    pub(super) fn declare_service(&mut self, d: &ast::ServiceDecl) {
+        let index = self.d.services.len();
+        if self.declare_peer(&None, &d.name, Some(Entity::Service(index))) {
+            self.d.to_mut().services.push(ServiceHead {
+                name: d.name.text.clone(),
+                name_span: d.name.span,
+            });
         }
+    }
+
+    /// Resolves the body of a declared service.
+    pub(super) fn service(&mut self, d: &ast::ServiceDecl) -> Service {
         if !is_dns_label(&d.name.text) {
             self.err(invalid_name(&d.name, "service"));
         }
-        let ns_iso = match self.program.namespaces.get(&d.namespace.text) {
+        let ns_iso = match self.d.program.namespaces.get(&d.namespace.text) {
             Some(ns) => {
                 let iso = ns.isolate;
-                self.program.references.push(Reference {
+                self.out.references.push(Reference {
                     span: d.namespace.span,
                     def: Def::Namespace(d.namespace.text.clone()),
                 });
                 iso
             }
             None => {
-                let known: Vec<&str> = self.program.namespaces.keys().map(String::as_str).collect();
+                let known: Vec<&str> = self
+                    .d
+                    .program
+                    .namespaces
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
                 let help = did_you_mean(&d.namespace.text, known.iter().copied())
                     .unwrap_or_else(|| format!("declare it: `namespace {}`", d.namespace.text));
                 self.err(
@@ -206,7 +225,7 @@ impl<'a> Resolver<'a> {
             }
             own
         };
-        self.program.services.push(Service {
+        Service {
             name: d.name.text.clone(),
             span: d.span,
             name_span: d.name.span,
@@ -215,11 +234,11 @@ impl<'a> Resolver<'a> {
             selector_span,
             ports,
             isolate: own.union(ns_iso),
-        });
+        }
     }
 
     pub(super) fn group(&mut self, scope: &Scope, d: &ast::GroupDecl) {
-        let index = self.program.groups.len();
+        let index = self.d.program.groups.len();
         if !self.declare_peer(scope, &d.name, Some(Entity::Group(index))) {
             return;
         }
@@ -227,7 +246,7 @@ impl<'a> Resolver<'a> {
             self.err(invalid_name(&d.name, "group"));
         }
         let set = self.pod_set(&d.set);
-        self.program.groups.push(Group {
+        self.d.to_mut().program.groups.push(Group {
             name: d.name.text.clone(),
             span: d.span,
             name_span: d.name.span,
@@ -238,7 +257,7 @@ impl<'a> Resolver<'a> {
 
     /// Resolves an external (and, recursively, the externals it names).
     pub(super) fn external(&mut self, key: &(Scope, String)) -> Option<usize> {
-        if let Some(i) = self.external_index.get(key) {
+        if let Some(i) = self.d.external_index.get(key) {
             return Some(*i);
         }
         let d = *self.external_asts.get(key)?;
@@ -267,7 +286,7 @@ impl<'a> Resolver<'a> {
                 }
                 ast::CidrItem::Name(n) => {
                     if let Some(i) = self.external_ref(&scope, n)
-                        && let Some(e) = self.program.externals.get(i)
+                        && let Some(e) = self.d.program.externals.get(i)
                     {
                         blocks.extend(e.blocks.iter().cloned());
                     }
@@ -284,7 +303,7 @@ impl<'a> Resolver<'a> {
                 }
                 ast::CidrItem::Name(n) => {
                     if let Some(i) = self.external_ref(&scope, n)
-                        && let Some(e) = self.program.externals.get(i)
+                        && let Some(e) = self.d.program.externals.get(i)
                     {
                         if e.blocks.iter().any(|b| !b.except.is_empty()) {
                             let name = e.name.clone();
@@ -338,17 +357,19 @@ impl<'a> Resolver<'a> {
         }
         final_blocks.sort();
         final_blocks.dedup();
-        let index = self.program.externals.len();
-        self.program.externals.push(External {
+        let index = self.d.program.externals.len();
+        self.d.to_mut().program.externals.push(External {
             name: d.name.text.clone(),
             span: d.span,
             name_span: d.name.span,
             blocks: final_blocks,
             module: scope.clone(),
         });
-        self.peers
+        self.d
+            .to_mut()
+            .peers
             .insert(key.clone(), (Entity::External(index), d.name.span));
-        self.external_index.insert(key.clone(), index);
+        self.d.to_mut().external_index.insert(key.clone(), index);
         self.resolving.remove(key);
         Some(index)
     }

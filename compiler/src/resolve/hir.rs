@@ -7,6 +7,7 @@ use crate::k8s::selector::Sel;
 use crate::span::Span;
 use ipnet::IpNet;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 /// Directions a set of pods is isolated in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
@@ -144,6 +145,15 @@ pub struct Group {
 pub struct IpBlock {
     pub cidr: IpNet,
     pub except: Vec<IpNet>,
+}
+
+/// True when `ip` lies in one of `blocks` and in none of its exceptions. An IPv4-mapped IPv6
+/// address is the IPv4 address it maps, as for Kubernetes (Go's `net.IP`) and the evaluator.
+pub fn in_blocks(blocks: &[IpBlock], ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    blocks
+        .iter()
+        .any(|b| b.cidr.contains(&ip) && !b.except.iter().any(|e| e.contains(&ip)))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

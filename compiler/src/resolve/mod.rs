@@ -19,6 +19,7 @@ use crate::span::{FileId, Span};
 use crate::syntax::ast;
 use ipnet::IpNet;
 use scope::scoped_name;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use values::{dirs, invalid_name};
@@ -62,16 +63,30 @@ enum Entity {
 /// A scope: the user's program (`None`) or one standard-library module.
 type Scope = Option<String>;
 
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Import {
     module: String,
     span: Span,
-    used: bool,
 }
 
-struct Resolver<'a> {
-    manifests: &'a Manifests,
+/// A declared service before its body is resolved: what other items may know of it
+/// without reading its body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceHead {
+    pub name: String,
+    pub name_span: Span,
+}
+
+/// What the program's declarations give every item, free of positions (spans relative to
+/// item anchors): the scopes and their names, the namespaces, program-wide ports, groups
+/// and externals, and the names (not the bodies) of the services. An edit inside a service
+/// body or a connection leaves it equal.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Declarations {
+    /// Namespaces, ports, groups, externals, and the references found in them.
     program: Program,
-    diags: Vec<Diagnostic>,
+    /// Every declared service by index, in declaration order.
+    services: Vec<ServiceHead>,
     /// Peer names declared in each scope.
     peers: HashMap<(Scope, String), (Entity, Span)>,
     /// Port names declared in each scope.
@@ -80,26 +95,86 @@ struct Resolver<'a> {
     imports: BTreeMap<String, Import>,
     /// Imported names visible in the user's scope: name -> module.
     visible: BTreeMap<String, String>,
-    /// Externals not yet resolved, by scope and name.
-    external_asts: HashMap<(Scope, String), &'a ast::ExternalDecl>,
-    resolving: BTreeSet<(Scope, String)>,
     external_index: HashMap<(Scope, String), usize>,
+    diagnostics: Vec<Diagnostic>,
     used: BTreeSet<(Scope, String)>,
 }
 
+impl Declarations {
+    /// The item anchor of service `index` (the file id its spans are relative to).
+    pub fn service_anchor(&self, index: usize) -> Option<FileId> {
+        self.services.get(index).map(|h| h.name_span.file)
+    }
+}
+
+/// What one item (a service, a connection or a test) resolves to, positions relative to
+/// its anchor.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ItemResolution {
+    /// A service: its index and its resolved body.
+    pub service: Option<(usize, Service)>,
+    /// The connections, tests and references of the item.
+    pub program: Program,
+    pub diagnostics: Vec<Diagnostic>,
+    used: BTreeSet<(Scope, String)>,
+}
+
+/// Services by index, as the item being resolved asks for them (the database answers with
+/// one query per service, so an item depends only on the services it reads).
+pub type ServiceLookup<'a> = &'a dyn Fn(usize) -> Option<&'a Service>;
+/// The workloads, asked for only by the items that read them.
+pub type ManifestLookup<'a> = &'a dyn Fn() -> &'a Manifests;
+
+struct Resolver<'a> {
+    manifests: ManifestLookup<'a>,
+    services: ServiceLookup<'a>,
+    /// Owned while the declarations are built, borrowed while an item is resolved.
+    d: Cow<'a, Declarations>,
+    /// What is found: services, connections, tests, references.
+    out: Program,
+    diags: Vec<Diagnostic>,
+    used: BTreeSet<(Scope, String)>,
+    /// Externals not yet resolved, by scope and name (while declaring only).
+    external_asts: HashMap<(Scope, String), &'a ast::ExternalDecl>,
+    resolving: BTreeSet<(Scope, String)>,
+}
+
+/// Resolves a whole program at once: the declarations, every item, and their union (the
+/// database does the same steps as separate queries).
 pub fn resolve(files: &[FileAst<'_>], std: &[StdModule<'_>], manifests: &Manifests) -> Resolved {
+    let decls = declarations(files, std);
+    let mut items: Vec<ItemResolution> = Vec::new();
+    let mut services: Vec<Service> = Vec::new();
+    for f in files {
+        for item in &f.ast.items {
+            let r = {
+                let lookup = |i: usize| services.get(i);
+                resolve_item(&decls, item, &lookup, &|| manifests)
+            };
+            if let Some((_, s)) = &r.service {
+                services.push(s.clone());
+            }
+            items.push(r);
+        }
+    }
+    assemble(&decls, items.iter())
+}
+
+/// The program's declarations: imports, namespaces, ports, groups, externals, and which
+/// services there are (their bodies are resolved per item).
+pub fn declarations(files: &[FileAst<'_>], std: &[StdModule<'_>]) -> Declarations {
+    let none = Manifests::default();
+    let manifests = || &none;
+    let services = |_: usize| None;
     let mut r = Resolver {
-        manifests,
-        program: Program::default(),
+        manifests: &manifests,
+        services: &services,
+        d: Cow::Owned(Declarations::default()),
+        out: Program::default(),
         diags: Vec::new(),
-        peers: HashMap::new(),
-        ports: HashMap::new(),
-        imports: BTreeMap::new(),
-        visible: BTreeMap::new(),
+        used: BTreeSet::new(),
         external_asts: HashMap::new(),
         resolving: BTreeSet::new(),
-        external_index: HashMap::new(),
-        used: BTreeSet::new(),
     };
 
     // 1. Imports decide which standard-library modules take part.
@@ -134,7 +209,7 @@ pub fn resolve(files: &[FileAst<'_>], std: &[StdModule<'_>], manifests: &Manifes
     for (scope, ast) in &scopes {
         for item in &ast.items {
             match item {
-                ast::Item::Service(d) if scope.is_none() => r.service(d),
+                ast::Item::Service(d) if scope.is_none() => r.declare_service(d),
                 ast::Item::Group(d) => r.group(scope, d),
                 ast::Item::External(d) if r.declare_peer(scope, &d.name, None) => {
                     r.external_asts
@@ -149,28 +224,95 @@ pub fn resolve(files: &[FileAst<'_>], std: &[StdModule<'_>], manifests: &Manifes
     for key in pending {
         r.external(&key);
     }
+    let mut d = r.d.into_owned();
+    d.program.references = r.out.references;
+    d.diagnostics = r.diags;
+    d.used = r.used;
+    d
+}
 
-    // 3. Connections and tests, in the user's scope.
-    for f in files {
-        for item in &f.ast.items {
-            match item {
-                ast::Item::Connection(c) => r.connection(c),
-                ast::Item::Test(t) => r.test(t),
-                _ => {}
+/// Resolves one item of the user's program against the declarations: a service's body,
+/// a connection or a test (other items are resolved with the declarations).
+pub fn resolve_item<'a>(
+    decls: &'a Declarations,
+    item: &ast::Item,
+    services: ServiceLookup<'a>,
+    manifests: ManifestLookup<'a>,
+) -> ItemResolution {
+    let mut r = Resolver {
+        manifests,
+        services,
+        d: Cow::Borrowed(decls),
+        out: Program::default(),
+        diags: Vec::new(),
+        used: BTreeSet::new(),
+        external_asts: HashMap::new(),
+        resolving: BTreeSet::new(),
+    };
+    let mut service = None;
+    match item {
+        ast::Item::Service(d) => {
+            let index = match decls.peers.get(&(None, d.name.text.clone())) {
+                Some((Entity::Service(i), _))
+                    if decls.services.get(*i).map(|h| h.name_span) == Some(d.name.span) =>
+                {
+                    Some(*i)
+                }
+                _ => None,
+            };
+            // A service whose name was taken is reported with the declarations.
+            if let Some(index) = index {
+                service = Some((index, r.service(d)));
             }
         }
+        ast::Item::Connection(c) => r.connection(c),
+        ast::Item::Test(t) => r.test(t),
+        _ => {}
     }
+    ItemResolution {
+        service,
+        program: r.out,
+        diagnostics: r.diags,
+        used: r.used,
+    }
+}
 
-    let unused_imports = r
+/// The resolved program: the declarations and every item's resolution, in source order.
+pub fn assemble<'a>(
+    decls: &Declarations,
+    items: impl Iterator<Item = &'a ItemResolution>,
+) -> Resolved {
+    let mut program = decls.program.clone();
+    let mut diagnostics = decls.diagnostics.clone();
+    let mut used = decls.used.clone();
+    for item in items {
+        if let Some((_, s)) = &item.service {
+            program.services.push(s.clone());
+        }
+        program
+            .connections
+            .extend(item.program.connections.iter().cloned());
+        program.tests.extend(item.program.tests.iter().cloned());
+        program
+            .references
+            .extend(item.program.references.iter().cloned());
+        diagnostics.extend(item.diagnostics.iter().cloned());
+        used.extend(item.used.iter().cloned());
+    }
+    let is_used = |key: &str, module: &str| {
+        used.iter().any(|(m, name)| {
+            m.as_deref() == Some(module) && (name == key || key == format!("std::{module}"))
+        })
+    };
+    let unused_imports = decls
         .imports
         .iter()
-        .filter(|(_, i)| !i.used)
+        .filter(|(key, i)| !is_used(key, &i.module))
         .map(|(n, i)| (n.clone(), i.span))
         .collect();
-    // Entities named `used` tracked in r.used; the checker reads references instead.
     Resolved {
-        program: r.program,
-        diagnostics: r.diags,
+        program,
+        diagnostics,
         unused_imports,
     }
 }

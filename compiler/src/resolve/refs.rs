@@ -3,6 +3,27 @@
 use super::*;
 
 impl<'a> Resolver<'a> {
+    /// The set of pods a peer stands for, or `None` for an external.
+    pub(super) fn pod_set_of(&self, kind: &PeerKind) -> Option<PodSet> {
+        match kind {
+            PeerKind::Service(i) => (self.services)(*i).map(Service::pod_set),
+            _ => self.d.program.pod_set(kind),
+        }
+    }
+
+    /// A short human name of a peer: `frontend`, `namespace shop`, `cluster`.
+    pub(super) fn peer_name(&self, kind: &PeerKind) -> String {
+        match kind {
+            PeerKind::Service(i) => self
+                .d
+                .services
+                .get(*i)
+                .map(|h| h.name.clone())
+                .unwrap_or_default(),
+            _ => self.d.program.peer_name(kind),
+        }
+    }
+
     pub(super) fn pod_set(&mut self, set: &ast::PodSet) -> PodSet {
         match set {
             ast::PodSet::Pods {
@@ -33,8 +54,8 @@ impl<'a> Resolver<'a> {
         if !is_dns_label(&n.text) {
             self.err(invalid_name(n, "namespace"));
         }
-        if self.program.namespaces.contains_key(&n.text) {
-            self.program.references.push(Reference {
+        if self.d.program.namespaces.contains_key(&n.text) {
+            self.out.references.push(Reference {
                 span: n.span,
                 def: Def::Namespace(n.text.clone()),
             });
@@ -46,7 +67,7 @@ impl<'a> Resolver<'a> {
         let key = self.peer_key(scope, &n.text);
         if let Some(key) = key.filter(|k| self.external_asts.contains_key(k)) {
             let i = self.external(&key)?;
-            self.program.references.push(Reference {
+            self.out.references.push(Reference {
                 span: n.span,
                 def: Def::External(i),
             });
@@ -80,7 +101,7 @@ impl<'a> Resolver<'a> {
                     return Vec::new();
                 };
                 self.mark_used(&key);
-                let kind = match self.peers.get(&key).map(|(e, _)| *e) {
+                let kind = match self.d.peers.get(&key).map(|(e, _)| *e) {
                     Some(Entity::Service(i)) => Some(PeerKind::Service(i)),
                     Some(Entity::Group(i)) => Some(PeerKind::Group(i)),
                     Some(Entity::External(_)) | None => self.external(&key).map(PeerKind::External),
@@ -92,9 +113,7 @@ impl<'a> Resolver<'a> {
                     PeerKind::External(i) => Def::External(*i),
                     PeerKind::Pods(_) => return Vec::new(),
                 };
-                self.program
-                    .references
-                    .push(Reference { span: n.span, def });
+                self.out.references.push(Reference { span: n.span, def });
                 vec![Peer { kind, span }]
             }
             ast::Peer::Set(set) => {
@@ -111,7 +130,7 @@ impl<'a> Resolver<'a> {
                 }),
                 span,
             }],
-            ast::Peer::Services(_) => (0..self.program.services.len())
+            ast::Peer::Services(_) => (0..self.d.services.len())
                 .map(|i| Peer {
                     kind: PeerKind::Service(i),
                     span,
@@ -121,7 +140,7 @@ impl<'a> Resolver<'a> {
                 let Some(whole) = self.peer(&ast::Peer::Ref(name.clone())).pop() else {
                     return Vec::new();
                 };
-                let Some(set) = self.program.pod_set(&whole.kind) else {
+                let Some(set) = self.pod_set_of(&whole.kind) else {
                     self.err(
                         Diagnostic::new(
                             Code::WrongKind,
@@ -150,7 +169,7 @@ impl<'a> Resolver<'a> {
                         .help(format!(
                             "`{}` is {}; to use its selector elsewhere, declare a group",
                             name.text,
-                            self.program.peer_name(&whole.kind)
+                            self.peer_name(&whole.kind)
                         )),
                     );
                     return Vec::new();
@@ -173,7 +192,7 @@ impl<'a> Resolver<'a> {
     }
 
     pub(super) fn unknown_peer(&mut self, n: &ast::Name) {
-        if self.program.namespaces.contains_key(&n.text) {
+        if self.d.program.namespaces.contains_key(&n.text) {
             self.err(
                 Diagnostic::new(
                     Code::WrongKind,
@@ -188,7 +207,7 @@ impl<'a> Resolver<'a> {
             );
             return;
         }
-        if self.program.ports.contains_key(&n.text) {
+        if self.d.program.ports.contains_key(&n.text) {
             self.err(
                 Diagnostic::new(Code::WrongKind, n.span, format!("`{}` is a port", n.text))
                     .label("a port, not a service, group or external")
@@ -197,12 +216,13 @@ impl<'a> Resolver<'a> {
             return;
         }
         let mut candidates: Vec<String> = self
+            .d
             .peers
             .keys()
             .filter(|(s, _)| s.is_none())
             .map(|(_, n)| n.clone())
             .collect();
-        candidates.extend(self.visible.keys().cloned());
+        candidates.extend(self.d.visible.keys().cloned());
         let mut d = Diagnostic::new(
             Code::UnknownName,
             n.span,
@@ -226,7 +246,7 @@ impl<'a> Resolver<'a> {
                     t.span,
                     format!(
                         "connection to `{}` names no port",
-                        self.program.peer_name(&target.kind)
+                        self.peer_name(&target.kind)
                     ),
                 )
                 .label("add `:port`")
@@ -338,11 +358,11 @@ impl<'a> Resolver<'a> {
         };
         let mut candidates: Vec<String> = Vec::new();
         if let PeerKind::Service(i) = &target.kind
-            && let Some(svc) = self.program.services.get(*i)
+            && let Some(svc) = (self.services)(*i)
         {
             if let Some(p) = svc.ports.iter().find(|p| p.name == name.text) {
                 let sels = filter(&p.values);
-                self.program.references.push(Reference {
+                self.out.references.push(Reference {
                     span: name.span,
                     def: Def::ServicePort(*i, name.text.clone()),
                 });
@@ -353,27 +373,34 @@ impl<'a> Resolver<'a> {
         if let Some(key) = self.port_key(&name.text) {
             self.mark_used(&key);
             let values = self
+                .d
                 .program
                 .ports
                 .get(&scoped_name(&key.0, &key.1))
                 .map(|p| p.values.clone())
                 .unwrap_or_default();
-            self.program.references.push(Reference {
+            self.out.references.push(Reference {
                 span: name.span,
                 def: Def::Port(name.text.clone()),
             });
             return self.non_empty(filter(&values), name, protocol);
         }
         candidates.extend(
-            self.ports
+            self.d
+                .ports
                 .keys()
                 .filter(|(s, _)| s.is_none())
                 .map(|(_, n)| n.clone()),
         );
         candidates.extend(
-            self.visible
+            self.d
+                .visible
                 .iter()
-                .filter(|(n, m)| self.ports.contains_key(&(Some((*m).clone()), (*n).clone())))
+                .filter(|(n, m)| {
+                    self.d
+                        .ports
+                        .contains_key(&(Some((*m).clone()), (*n).clone()))
+                })
                 .map(|(n, _)| n.clone()),
         );
         if let PeerKind::External(_) = target.kind {
@@ -424,7 +451,7 @@ impl<'a> Resolver<'a> {
                 .collect();
         }
         candidates.extend(declared.iter().cloned());
-        let target_name = self.program.peer_name(&target.kind);
+        let target_name = self.peer_name(&target.kind);
         let suggestion = did_you_mean(&name.text, candidates.iter().map(String::as_str));
         if workloads.is_empty() && self.selector_reported_empty(&target.kind) {
             // E014 already says that the destination's selector matches no workload: once it
@@ -495,25 +522,26 @@ impl<'a> Resolver<'a> {
         let local = match kind {
             PeerKind::Service(_) => true,
             PeerKind::Group(i) => self
+                .d
                 .program
                 .groups
                 .get(*i)
                 .is_some_and(|g| g.module.is_none()),
             PeerKind::External(_) | PeerKind::Pods(_) => false,
         };
-        let Some(set) = self.program.pod_set(kind).filter(|_| local) else {
+        let Some(set) = self.pod_set_of(kind).filter(|_| local) else {
             return false;
         };
-        matches!(&set.ns, NsScope::Named(ns) if self.manifests.mentions_namespace(ns))
+        matches!(&set.ns, NsScope::Named(ns) if (self.manifests)().mentions_namespace(ns))
             && !set.pods.is_unsat()
     }
 
     /// Workloads that a peer's pods come from (only when its namespace is a known one).
     pub(super) fn target_workloads(&self, kind: &PeerKind) -> Vec<crate::k8s::workloads::Workload> {
-        let Some(set) = self.program.pod_set(kind) else {
+        let Some(set) = self.pod_set_of(kind) else {
             return Vec::new();
         };
-        self.manifests
+        (self.manifests)()
             .workloads
             .iter()
             .filter(|w| {
@@ -526,7 +554,7 @@ impl<'a> Resolver<'a> {
     }
 
     pub(super) fn namespace_labels(&self, ns: &str) -> BTreeMap<String, String> {
-        namespace_labels(self.manifests, ns)
+        namespace_labels((self.manifests)(), ns)
     }
 
     pub(super) fn connection(&mut self, c: &ast::Connection) {
@@ -538,7 +566,7 @@ impl<'a> Resolver<'a> {
             for target in self.peer(&t.peer) {
                 let ports = self.target_ports(&target, t);
                 for source in &sources {
-                    self.program.connections.push(Conn {
+                    self.out.connections.push(Conn {
                         span: c.span,
                         source: source.clone(),
                         target: target.clone(),
@@ -567,7 +595,7 @@ impl<'a> Resolver<'a> {
                 }
             }
         }
-        self.program.tests.push(TestCase {
+        self.out.tests.push(TestCase {
             name: t.name.value.clone(),
             span: t.span,
             assertions,

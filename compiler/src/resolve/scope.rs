@@ -103,10 +103,9 @@ impl<'a> Resolver<'a> {
             } else {
                 name.to_string()
             };
-            self.imports.entry(key).or_insert(Import {
+            self.d.to_mut().imports.entry(key).or_insert(Import {
                 module: module.name.to_string(),
                 span,
-                used: false,
             });
             self.imports_visible_insert(name, module.name, span);
         }
@@ -114,7 +113,7 @@ impl<'a> Resolver<'a> {
 
     /// Makes an imported name visible; two modules may not both provide one name.
     pub(super) fn imports_visible_insert(&mut self, name: &str, module: &str, span: Span) {
-        match self.visible.get(name) {
+        match self.d.visible.get(name) {
             Some(other) if other != module => {
                 let other = other.clone();
                 self.err(
@@ -129,7 +128,10 @@ impl<'a> Resolver<'a> {
             }
             Some(_) => {}
             None => {
-                self.visible.insert(name.to_string(), module.to_string());
+                self.d
+                    .to_mut()
+                    .visible
+                    .insert(name.to_string(), module.to_string());
             }
         }
     }
@@ -142,7 +144,7 @@ impl<'a> Resolver<'a> {
         entity: Option<Entity>,
     ) -> bool {
         let key = (scope.clone(), name.text.clone());
-        if let Some((_, prev)) = self.peers.get(&key) {
+        if let Some((_, prev)) = self.d.peers.get(&key) {
             let prev = *prev;
             self.err(
                 Diagnostic::new(
@@ -157,7 +159,7 @@ impl<'a> Resolver<'a> {
             return false;
         }
         if scope.is_none()
-            && let Some(module) = self.visible.get(&name.text)
+            && let Some(module) = self.d.visible.get(&name.text)
         {
             let module = module.clone();
             self.err(
@@ -171,7 +173,7 @@ impl<'a> Resolver<'a> {
             );
             return false;
         }
-        self.peers.insert(
+        self.d.to_mut().peers.insert(
             key,
             (entity.unwrap_or(Entity::External(usize::MAX)), name.span),
         );
@@ -182,39 +184,30 @@ impl<'a> Resolver<'a> {
     /// (for the user's scope) imported names.
     pub(super) fn peer_key(&self, scope: &Scope, name: &str) -> Option<(Scope, String)> {
         let own = (scope.clone(), name.to_string());
-        if self.peers.contains_key(&own) || self.external_asts.contains_key(&own) {
+        if self.d.peers.contains_key(&own) || self.external_asts.contains_key(&own) {
             return Some(own);
         }
         if scope.is_none()
-            && let Some(m) = self.visible.get(name)
+            && let Some(m) = self.d.visible.get(name)
         {
             return Some((Some(m.clone()), name.to_string()));
         }
         None
     }
 
+    /// Records that a name was used (the unused-import lint reads these).
     pub(super) fn mark_used(&mut self, key: &(Scope, String)) {
-        if let (Some(module), name) = key {
-            let whole = format!("std::{module}");
-            for k in [name.clone(), whole] {
-                if let Some(i) = self.imports.get_mut(&k)
-                    && i.module == *module
-                {
-                    i.used = true;
-                }
-            }
-        }
         self.used.insert(key.clone());
     }
 
     pub(super) fn port_key(&self, name: &str) -> Option<(Scope, String)> {
         let own = (None, name.to_string());
-        if self.ports.contains_key(&own) {
+        if self.d.ports.contains_key(&own) {
             return Some(own);
         }
-        let m = self.visible.get(name)?;
+        let m = self.d.visible.get(name)?;
         let key = (Some(m.clone()), name.to_string());
-        self.ports.contains_key(&key).then_some(key)
+        self.d.ports.contains_key(&key).then_some(key)
     }
 }
 

@@ -1,8 +1,9 @@
 //! `textDocument/didSave`: runs the program's `test` blocks; failed assertions become
-//! diagnostics on the assertion (until the next edit), and a summary goes to the log.
+//! diagnostics on the assertion (until the next edit), every test's result shows in its
+//! code lens (requests/code_lens.rs), and a summary goes to the log.
 
 use crate::requests::FileText;
-use crate::server::{Backend, Notifier, lock};
+use crate::server::{Backend, Notifier, TestRun, lock};
 use crate::session::Origin;
 use tower_lsp_server::ls_types as lsp;
 
@@ -47,20 +48,21 @@ pub async fn handle<N: Notifier>(backend: &Backend<N>, params: lsp::DidSaveTextD
                     ));
                 }
             }
-            Some((
-                snap.root().to_path_buf(),
-                snap.revision,
+            let run = TestRun {
+                root: snap.root().to_path_buf(),
+                revision: snap.revision,
                 failures,
-                passed,
-                failed,
-            ))
+                results,
+            };
+            Some((run, passed, failed))
         })
         .await;
-    if let Ok(Some(Some((root, revision, failures, passed, failed)))) = ran {
+    let stored = matches!(ran, Ok(Some(Some(_))));
+    if let Ok(Some(Some((run, passed, failed)))) = ran {
         {
             let mut tests = lock(&backend.state.tests);
-            tests.retain(|(r, _, _)| r != &root);
-            tests.push((root, revision, failures));
+            tests.retain(|r| r.root != run.root);
+            tests.push(run);
         }
         backend
             .client
@@ -68,4 +70,7 @@ pub async fn handle<N: Notifier>(backend: &Backend<N>, params: lsp::DidSaveTextD
             .await;
     }
     crate::diagnostics::publish(backend, Some(path)).await;
+    if stored && lock(&backend.state.caps).code_lens_refresh {
+        backend.client.refresh_code_lenses().await;
+    }
 }

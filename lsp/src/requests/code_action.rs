@@ -2,7 +2,7 @@
 //! range, and "allow DNS egress" for W104.
 
 use super::{location, on_file};
-use crate::server::{Backend, Notifier};
+use crate::server::{Backend, Notifier, lock};
 use std::collections::HashMap;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
@@ -12,6 +12,7 @@ pub async fn handle<N: Notifier>(
     params: CodeActionParams,
 ) -> Result<Option<CodeActionResponse>> {
     let range = params.range;
+    let caps = *lock(&backend.state.caps);
     on_file(backend, &params.text_document.uri, move |snap, file| {
         let (start, end) = (file.offset(range.start), file.offset(range.end));
         let mut out: CodeActionResponse = Vec::new();
@@ -20,8 +21,9 @@ pub async fn handle<N: Notifier>(
             if s.file != file.id || s.end < start || s.start > end {
                 continue;
             }
-            let lsp_diag = crate::diagnostics::to_lsp(snap, &mut super::FileTexts::default(), d)
-                .map(|(_, l)| l);
+            let lsp_diag =
+                crate::diagnostics::to_lsp(snap, &mut super::FileTexts::default(), d, caps)
+                    .map(|(_, l)| l);
             for fix in netpol_compiler::ide::fixes(d, &file.text) {
                 let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
                 for (span, text) in fix.edits {

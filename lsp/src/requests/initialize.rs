@@ -1,8 +1,9 @@
 //! `initialize`: the capabilities, and the workspace folders to load.
 
+use crate::client_caps::ClientCaps;
+use crate::server::lock;
 use crate::server::{Backend, Notifier};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
@@ -23,17 +24,7 @@ pub async fn handle<N: Notifier>(
     {
         folders.push(root);
     }
-    let dynamic_watch = params
-        .capabilities
-        .workspace
-        .as_ref()
-        .and_then(|w| w.did_change_watched_files.as_ref())
-        .and_then(|d| d.dynamic_registration)
-        .unwrap_or(false);
-    backend
-        .state
-        .watch_files
-        .store(dynamic_watch, Ordering::SeqCst);
+    *lock(&backend.state.caps) = ClientCaps::of(&params.capabilities);
     backend
         .with_session(move |s| s.set_folders(folders))
         .await?;
@@ -92,6 +83,9 @@ pub fn capabilities() -> ServerCapabilities {
             },
         )),
         inlay_hint_provider: Some(OneOf::Left(true)),
+        code_lens_provider: Some(CodeLensOptions {
+            resolve_provider: Some(false),
+        }),
         ..Default::default()
     }
 }

@@ -1,6 +1,7 @@
 //! One file per request: convert the position, call the `ide` query, convert the answer.
 
 pub mod code_action;
+pub mod code_lens;
 pub mod compiled_yaml;
 pub mod completion;
 pub mod definition;
@@ -104,6 +105,21 @@ impl FileText {
 /// Where a span is, as an LSP location (stdlib spans get `netpol-std:` URIs).
 pub fn location(snap: &Snapshot, span: Span) -> Option<Location> {
     FileTexts::default().location(snap, span)
+}
+
+/// `team-a/svc.netpol:12:5`: where `span` is, for a message (relative to the program's
+/// root; stdlib files by their `std/…` path), line and column counted from 1.
+pub fn display_position(snap: &Snapshot, span: Span, at: Position) -> String {
+    let file = match snap.origin(span.file) {
+        Some(Origin::Disk(p)) => p
+            .strip_prefix(snap.root())
+            .unwrap_or(&p)
+            .display()
+            .to_string(),
+        Some(Origin::Std(p)) => p,
+        None => String::new(),
+    };
+    format!("{file}:{}:{}", at.line + 1, at.character + 1)
 }
 
 /// Files' texts and line indexes, each built once (for answers with many spans).

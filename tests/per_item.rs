@@ -1,0 +1,149 @@
+//! Per-item resolution and the policy-names pass against from-scratch results, over
+//! testkit's seeded random programs and every example program:
+//! - the diagnostics' name-clash pass (`policy_names`, which builds no rules) reports
+//!   exactly the diagnostics lowering reports, and names exactly the policies lowering makes;
+//! - a database that reached a program by edits (another program first, then the text of
+//!   this one, split across files or in one) gives the same diagnostics, rendered text and
+//!   YAML as a new database given the program at once.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code: a failure should stop the test"
+)]
+
+use netpol_testkit as common;
+
+use common::random::{random_cluster, random_program};
+use netpol_compiler::backend::lower;
+use netpol_compiler::db::{self, Database, Workspace};
+
+const SEEDS: u64 = 150;
+
+type Files = Vec<(String, String)>;
+
+fn manifests(db: &mut Database, ws: Workspace, yaml: &str) {
+    db.set_manifests(
+        ws,
+        vec![("pods.yaml".into(), yaml.to_string(), "default".into())],
+        Vec::new(),
+    );
+}
+
+/// What a client reads of a program: every diagnostic, their rendering, and the YAML.
+fn outcome(
+    db: &Database,
+    ws: Workspace,
+) -> (
+    Vec<netpol_compiler::diagnostic::Diagnostic>,
+    String,
+    Option<Vec<db::EmittedPolicy>>,
+) {
+    let diags = db::diagnostics(db, ws).clone();
+    let rendered = db.render(ws, &diags);
+    (diags, rendered, db::emitted(db, ws).clone())
+}
+
+/// The program's items split over two files at a line where an item starts.
+fn split(text: &str) -> Files {
+    let lines: Vec<&str> = text.lines().collect();
+    let mid = (lines.len() / 2..lines.len())
+        .find(|i| {
+            lines[*i]
+                .chars()
+                .next()
+                .is_some_and(|c| !c.is_whitespace() && c != '}')
+        })
+        .unwrap_or(lines.len());
+    vec![
+        ("a.netpol".into(), lines[..mid].join("\n") + "\n"),
+        ("b.netpol".into(), lines[mid..].join("\n") + "\n"),
+    ]
+}
+
+fn fresh(files: &Files, yaml: &str) -> (Database, Workspace) {
+    let mut db = Database::default();
+    let ws = db.workspace(files.clone());
+    manifests(&mut db, ws, yaml);
+    (db, ws)
+}
+
+/// The names pass and lowering on one program: the same diagnostics, the same policies
+/// (names, pods, directions, origins); the number of clashes.
+fn names_agree(name: &str, db: &Database, ws: Workspace) -> usize {
+    let program = &db::resolved(db, ws).program;
+    let cluster = db::cluster(db, ws);
+    let full = lower::lower(program, cluster);
+    let names = lower::policy_names(program, cluster);
+    assert_eq!(names.diagnostics, full.diagnostics, "{name}");
+    assert_eq!(db::policy_names(db, ws), &full.diagnostics, "{name}");
+    let shape = |l: &lower::Lowered| -> Vec<_> {
+        l.policies
+            .iter()
+            .map(|(k, p)| (k.clone(), p.pods.clone(), p.types, p.origin.span))
+            .collect()
+    };
+    assert_eq!(shape(&names), shape(&full), "{name}");
+    full.diagnostics.len()
+}
+
+#[test]
+fn the_names_pass_agrees_with_lowering() {
+    let (_, yaml) = random_cluster();
+    for seed in 0..SEEDS {
+        let (db, ws) = fresh(&vec![("random.netpol".into(), random_program(seed))], &yaml);
+        names_agree(&format!("seed {seed}"), &db, ws);
+    }
+    let examples = common::example_dirs();
+    assert!(examples.len() >= 5, "{examples:?}");
+    for dir in examples {
+        let compiled = common::compile_dir(&dir);
+        names_agree(&dir.display().to_string(), &compiled.db, compiled.ws);
+    }
+    // The fixture of E021: the pass is seen to find the clash.
+    let fixture =
+        std::fs::read_to_string(common::root().join("tests/diagnostics/isolation.netpol")).unwrap();
+    let (db, ws) = fresh(&vec![("isolation.netpol".into(), fixture)], "");
+    assert!(names_agree("isolation.netpol", &db, ws) > 0);
+}
+
+#[test]
+fn a_program_reached_by_edits_compiles_as_a_new_one() {
+    let (_, yaml) = random_cluster();
+    let mut compared = 0;
+    for seed in 0..SEEDS {
+        let text = random_program(seed);
+        let before = random_program(seed + 1000);
+        for layout in [
+            vec![("random.netpol".to_string(), text.clone())],
+            split(&text),
+        ] {
+            let (want_db, want_ws) = fresh(&layout, &yaml);
+            let want = outcome(&want_db, want_ws);
+            // The same database, edited from another program to this one.
+            let (mut db, ws) = fresh(&split(&before), &yaml);
+            let _ = outcome(&db, ws);
+            let got = {
+                let ws = db.workspace(layout.clone());
+                outcome(&db, ws)
+            };
+            assert_eq!(got, want, "seed {seed}, {} file(s)", layout.len());
+            // And one more edit: the first item's text moved down by a comment.
+            let moved: Files = layout
+                .iter()
+                .map(|(p, t)| (p.clone(), format!("// moved\n\n{t}")))
+                .collect();
+            let (moved_db, moved_ws) = fresh(&moved, &yaml);
+            let ws = db.workspace(moved);
+            assert_eq!(
+                outcome(&db, ws),
+                outcome(&moved_db, moved_ws),
+                "seed {seed}"
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 2 * SEEDS);
+}
