@@ -26,24 +26,29 @@ fn the_language_reference_quotes_the_grammar_exactly() {
     );
 }
 
-#[test]
-fn every_subcommand_is_documented() {
+/// The subcommands `netpol --help` lists (clap's command tree), without `help`.
+fn subcommands() -> Vec<String> {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_netpol"))
         .arg("--help")
         .output()
         .unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
-    let cli = std::fs::read_to_string(common::root().join("docs/cli.md")).unwrap();
-    let commands: Vec<&str> = help
-        .lines()
+    help.lines()
         .skip_while(|l| !l.starts_with("Commands:"))
         .skip(1)
         .take_while(|l| l.starts_with("  "))
         .filter_map(|l| l.split_whitespace().next())
         .filter(|c| *c != "help")
-        .collect();
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_subcommand_is_documented() {
+    let cli = std::fs::read_to_string(common::root().join("docs/cli.md")).unwrap();
+    let commands = subcommands();
     assert!(commands.len() >= 5, "{commands:?}");
-    for c in commands {
+    for c in &commands {
         assert!(
             cli.contains(&format!("## `netpol {c}`")),
             "docs/cli.md has no `## `netpol {c}`` section"
@@ -94,19 +99,7 @@ fn long_options(command: &str) -> Vec<String> {
 #[test]
 fn every_option_of_every_command_is_documented() {
     let cli = std::fs::read_to_string(common::root().join("docs/cli.md")).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netpol"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    let help = String::from_utf8(out.stdout).unwrap();
-    let commands: Vec<&str> = help
-        .lines()
-        .skip_while(|l| !l.starts_with("Commands:"))
-        .skip(1)
-        .take_while(|l| l.starts_with("  "))
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|c| *c != "help")
-        .collect();
+    let commands = subcommands();
     let global = long_options("check")
         .into_iter()
         .filter(|o| long_options("lsp").contains(o))
@@ -126,7 +119,7 @@ fn every_option_of_every_command_is_documented() {
             .nth(1)
             .map(|s| s.split("\n## ").next().unwrap_or(s))
             .unwrap_or_else(|| panic!("docs/cli.md has no `{heading}` section"));
-        for o in long_options(c) {
+        for o in long_options(&c) {
             if global.contains(&o) {
                 continue;
             }

@@ -124,7 +124,10 @@ fn corrupted(mutate: impl Fn(&mut Vec<NetworkPolicy>) -> bool) -> String {
     let program = &db::resolved(&c.db, c.ws).program;
     let mut policies = c.policies();
     verify::verify(program, &policies).unwrap_or_else(|f| panic!("{}", f.message()));
-    assert!(mutate(&mut policies), "the mutation found nothing to change");
+    assert!(
+        mutate(&mut policies),
+        "the mutation found nothing to change"
+    );
     match verify::verify(program, &policies) {
         Ok(stats) => panic!("the corruption was not caught ({stats:?})"),
         Err(f @ Failure::Mismatch(_)) => f.message(),
@@ -149,9 +152,15 @@ fn a_wider_selector_is_caught() {
         peer.pod_selector.as_mut().unwrap().match_labels = None;
         true
     });
-    assert!(msg.contains("the program denies it and the policies allow it"), "{msg}");
+    assert!(
+        msg.contains("the program denies it and the policies allow it"),
+        "{msg}"
+    );
     assert!(msg.contains("the ingress side of the destination"), "{msg}");
-    assert!(msg.contains("pods `app = \"api\"` in namespace `shop`"), "{msg}");
+    assert!(
+        msg.contains("pods `app = \"api\"` in namespace `shop`"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -167,7 +176,10 @@ fn a_dropped_port_is_caught() {
         }
         false
     });
-    assert!(msg.contains("the program allows it and the policies deny it"), "{msg}");
+    assert!(
+        msg.contains("the program allows it and the policies deny it"),
+        "{msg}"
+    );
     assert!(msg.contains("the egress side of the source"), "{msg}");
 }
 
@@ -186,7 +198,10 @@ fn a_wider_cidr_is_caught() {
         false
     });
     assert!(msg.contains("address `198.51."), "{msg}");
-    assert!(msg.contains("the program denies it and the policies allow it"), "{msg}");
+    assert!(
+        msg.contains("the program denies it and the policies allow it"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -205,7 +220,10 @@ fn a_missing_namespace_selector_is_caught() {
         }
         false
     });
-    assert!(msg.contains("namespace `data`") || msg.contains("namespace `shop`"), "{msg}");
+    assert!(
+        msg.contains("namespace `data`") || msg.contains("namespace `shop`"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -215,8 +233,14 @@ fn a_dropped_policy_is_caught() {
         ps.retain(|p| p.metadata.name.as_deref() != Some("db"));
         ps.len() < before
     });
-    assert!(msg.contains("the program allows it and the policies deny it"), "{msg}");
-    assert!(msg.contains("pods `app = \"db\"` in namespace `data`"), "{msg}");
+    assert!(
+        msg.contains("the program allows it and the policies deny it"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("pods `app = \"db\"` in namespace `data`"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -227,7 +251,10 @@ fn dropping_every_policy_of_a_namespace_is_caught() {
         ps.len() < before
     });
     assert!(msg.contains("no policy isolates it"), "{msg}");
-    assert!(msg.contains("the program denies it and the policies allow it"), "{msg}");
+    assert!(
+        msg.contains("the program denies it and the policies allow it"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -257,7 +284,10 @@ cluster -> collector:"syslog"/udp
     }
     assert!(changed, "{}", c.yaml.as_deref().unwrap_or(""));
     let msg = verify::verify(program, &policies).unwrap_err().message();
-    assert!(msg.contains("/UDP (the destination names that port `syslog`)"), "{msg}");
+    assert!(
+        msg.contains("/UDP (the destination names that port `syslog`)"),
+        "{msg}"
+    );
 }
 
 /// The command: `compile --verify` on every example exits 0 and writes the same bytes as a
@@ -268,7 +298,11 @@ fn compile_verify_on_every_example() {
     for dir in example_dirs() {
         let d = dir.to_str().unwrap();
         let plain = run(bin, &root(), &["compile", d, "--color", "never"]);
-        let proved = run(bin, &root(), &["compile", d, "--verify", "--color", "never"]);
+        let proved = run(
+            bin,
+            &root(),
+            &["compile", d, "--verify", "--color", "never"],
+        );
         assert_eq!(plain.code, 0, "{d}: {}", plain.stderr);
         assert_eq!(proved.code, 0, "{d}: {}", proved.stderr);
         assert_eq!(plain.stdout, proved.stdout, "{d}");

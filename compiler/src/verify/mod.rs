@@ -298,11 +298,19 @@ fn too_large(what: &str) -> Failure {
 }
 
 fn holder_end(c: &Conn, ingress: bool) -> &PeerKind {
-    if ingress { &c.target.kind } else { &c.source.kind }
+    if ingress {
+        &c.target.kind
+    } else {
+        &c.source.kind
+    }
 }
 
 fn other_end(c: &Conn, ingress: bool) -> &PeerKind {
-    if ingress { &c.source.kind } else { &c.target.kind }
+    if ingress {
+        &c.source.kind
+    } else {
+        &c.target.kind
+    }
 }
 
 impl<'a> Ctx<'a> {
@@ -407,7 +415,8 @@ impl<'a> Ctx<'a> {
             for (rule_peers, rule_ports) in rules(pol, direction) {
                 for peer in rule_peers.into_iter().flatten() {
                     if let Some(block) = &peer.ip_block {
-                        for text in std::iter::once(&block.cidr).chain(block.except.iter().flatten())
+                        for text in
+                            std::iter::once(&block.cidr).chain(block.except.iter().flatten())
                         {
                             if let Ok(net) = text.parse::<IpNet>() {
                                 regions.add(&net);
