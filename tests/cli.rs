@@ -402,3 +402,139 @@ fn explain_says_which_rule_allows_and_prints_the_matrix() {
         r.stderr
     );
 }
+
+/// What a new user meets: a YAML file given as a program, `explain --policies` on a file
+/// without a NetworkPolicy, `test` on a program without tests; each says so.
+#[test]
+fn wrong_inputs_say_what_they_are() {
+    let dir = temp_dir("wrong-inputs");
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: x}]}\n";
+    std::fs::write(dir.join("web.yaml"), deployment).unwrap();
+    std::fs::write(dir.join("web.yml"), deployment).unwrap();
+    std::fs::write(dir.join("a.netpol"), PROGRAM_A).unwrap();
+    for command in ["check", "compile", "test", "graph"] {
+        for file in ["web.yaml", "web.yml"] {
+            let r = netpol_in(&dir, &[command, file]);
+            assert_eq!(r.code, 2, "{command} {file}: {}", r.stderr);
+            assert!(
+                r.stderr
+                    .contains(&format!("`{file}` is not a `.netpol` file: give workload manifests with `--workloads {file}`")),
+                "{command} {file}: {}",
+                r.stderr
+            );
+        }
+    }
+    let r = netpol_in(
+        &dir,
+        &[
+            "explain",
+            "--policies",
+            "web.yaml",
+            "--workloads",
+            "web.yaml",
+            "--matrix",
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("`web.yaml` holds no NetworkPolicy"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    for format in ["human", "json", "sarif", "github"] {
+        let r = netpol_in(&dir, &["test", "a.netpol", "--format", format]);
+        assert_eq!(r.code, 1, "{format}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("the program has no `test` blocks: nothing to check"),
+            "{format}: {}",
+            r.stderr
+        );
+    }
+}
+
+/// A pattern that matches no file exits 2 wherever it was written: in the program's
+/// `workloads`, in `--workloads`, or as a `--policies` or `import` file.
+#[test]
+fn a_pattern_that_matches_nothing_exits_2_wherever_it_is_written() {
+    let dir = temp_dir("no-match");
+    std::fs::write(dir.join("a.netpol"), PROGRAM_A).unwrap();
+    std::fs::write(
+        dir.join("w.netpol"),
+        format!("workloads \"none/*.yaml\"\n{PROGRAM_A}"),
+    )
+    .unwrap();
+    let runs: Vec<(Vec<&str>, Run)> = [
+        vec!["check", "w.netpol"],
+        vec!["compile", "w.netpol"],
+        vec!["test", "w.netpol"],
+        vec!["check", "w.netpol", "--format", "json"],
+        vec!["test", "w.netpol", "--format", "json"],
+        vec!["check", "a.netpol", "--workloads", "none/*.yaml"],
+        vec!["compile", "a.netpol", "--workloads", "none/*.yaml"],
+        vec!["test", "a.netpol", "--workloads", "none/*.yaml"],
+        vec![
+            "explain",
+            "a.netpol",
+            "--workloads",
+            "none/*.yaml",
+            "--matrix",
+        ],
+        vec!["explain", "--policies", "none/x.yaml", "--matrix"],
+        vec!["import", "none/x.yaml"],
+        vec!["import", "a.netpol", "--workloads", "none/*.yaml"],
+    ]
+    .into_iter()
+    .map(|args| {
+        let r = netpol_in(&dir, &args);
+        (args, r)
+    })
+    .collect();
+    for (args, r) in &runs {
+        assert_eq!(r.code, 2, "netpol {}: {}", args.join(" "), r.stderr);
+    }
+}
+
+/// Warnings are held back while there are errors, and `--warnings` shows them, in every
+/// format.
+#[test]
+fn warnings_are_held_back_while_there_are_errors() {
+    let dir = temp_dir("held-back");
+    // E002 on `nowhere`, and W106 on `web`, whose one connection does not resolve.
+    std::fs::write(
+        dir.join("a.netpol"),
+        format!("{PROGRAM_A}web -> nowhere:80\n"),
+    )
+    .unwrap();
+    let r = netpol_in(&dir, &["check", "a.netpol", "--color", "never"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("error[E002]"), "{}", r.stderr);
+    assert!(!r.stderr.contains("warning["), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("held back until the errors are fixed (`--warnings` shows"),
+        "{}",
+        r.stderr
+    );
+    let r = netpol_in(
+        &dir,
+        &["check", "a.netpol", "--color", "never", "--warnings"],
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("warning[W106]"), "{}", r.stderr);
+    assert!(!r.stderr.contains("held back"), "{}", r.stderr);
+    let held = netpol_in(&dir, &["check", "a.netpol", "--format", "json"]);
+    let shown = netpol_in(
+        &dir,
+        &["check", "a.netpol", "--format", "json", "--warnings"],
+    );
+    assert!(!held.stdout.contains("W106"), "{}", held.stdout);
+    assert!(shown.stdout.contains("W106"), "{}", shown.stdout);
+    // Without errors, warnings are always shown.
+    std::fs::write(dir.join("a.netpol"), PROGRAM_A).unwrap();
+    let r = netpol_in(&dir, &["check", "a.netpol", "--color", "never"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stderr.contains("warning[W106]"), "{}", r.stderr);
+    assert!(!r.stderr.contains("held back"), "{}", r.stderr);
+}

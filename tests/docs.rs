@@ -26,24 +26,29 @@ fn the_language_reference_quotes_the_grammar_exactly() {
     );
 }
 
-#[test]
-fn every_subcommand_is_documented() {
+/// The subcommands `netpol --help` lists (clap's command tree), without `help`.
+fn subcommands() -> Vec<String> {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_netpol"))
         .arg("--help")
         .output()
         .unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
-    let cli = std::fs::read_to_string(common::root().join("docs/cli.md")).unwrap();
-    let commands: Vec<&str> = help
-        .lines()
+    help.lines()
         .skip_while(|l| !l.starts_with("Commands:"))
         .skip(1)
         .take_while(|l| l.starts_with("  "))
         .filter_map(|l| l.split_whitespace().next())
         .filter(|c| *c != "help")
-        .collect();
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_subcommand_is_documented() {
+    let cli = std::fs::read_to_string(common::root().join("docs/cli.md")).unwrap();
+    let commands = subcommands();
     assert!(commands.len() >= 5, "{commands:?}");
-    for c in commands {
+    for c in &commands {
         assert!(
             cli.contains(&format!("## `netpol {c}`")),
             "docs/cli.md has no `## `netpol {c}`` section"
@@ -60,6 +65,147 @@ fn the_diagnostics_index_lists_every_code() {
         assert!(
             doc.contains(&format!("| [{code}](#{}", code.to_lowercase())),
             "docs/diagnostics.md's index does not list {code}"
+        );
+    }
+}
+
+/// The long options of `netpol CMD --help` (clap's command tree, as the user sees it).
+fn long_options(command: &str) -> Vec<String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netpol"))
+        .args([command, "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "netpol {command} --help failed");
+    let help = String::from_utf8(out.stdout).unwrap();
+    // The `Options:` section: option lines are indented and start with `-`.
+    let mut options: Vec<String> = help
+        .lines()
+        .skip_while(|l| *l != "Options:")
+        .take_while(|l| l.is_empty() || l.starts_with(' ') || *l == "Options:")
+        .map(str::trim_start)
+        .filter(|l| l.starts_with('-'))
+        .flat_map(|l| l.split([' ', ',', '=', '[', '<']))
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(str::to_string)
+        .filter(|o| o != "--help" && o != "--version")
+        .collect();
+    options.sort();
+    options.dedup();
+    options
+}
+
+/// Every subcommand's section of docs/cli.md names each of its options, and the options
+/// every command takes (`--color`, `--allow-outside`) are documented once for all.
+#[test]
+fn every_option_of_every_command_is_documented() {
+    let cli = std::fs::read_to_string(common::root().join("docs/cli.md")).unwrap();
+    let commands = subcommands();
+    let global = long_options("check")
+        .into_iter()
+        .filter(|o| long_options("lsp").contains(o))
+        .collect::<Vec<_>>();
+    assert!(global.contains(&"--color".to_string()), "{global:?}");
+    let mut missing = Vec::new();
+    for o in &global {
+        if !cli.contains(&format!("`{o}")) {
+            missing.push(format!("(every command) {o}"));
+        }
+    }
+    let mut checked = 0;
+    for c in commands {
+        let heading = format!("## `netpol {c}`");
+        let section = cli
+            .split(&heading)
+            .nth(1)
+            .map(|s| s.split("\n## ").next().unwrap_or(s))
+            .unwrap_or_else(|| panic!("docs/cli.md has no `{heading}` section"));
+        for o in long_options(&c) {
+            if global.contains(&o) {
+                continue;
+            }
+            checked += 1;
+            if !section.contains(&o) {
+                missing.push(format!("netpol {c} {o}"));
+            }
+        }
+    }
+    assert!(checked > 20, "only {checked} options found");
+    assert!(
+        missing.is_empty(),
+        "docs/cli.md does not document these options in their command's section: {missing:?}"
+    );
+}
+
+/// The ```netpol blocks of a markdown file, with the line each starts on.
+fn netpol_blocks(markdown: &str) -> Vec<(usize, String)> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (i, line) in markdown.lines().enumerate() {
+        match &mut current {
+            None if line.trim_start() == "```netpol" => current = Some((i + 2, String::new())),
+            None => {}
+            Some(_) if line.trim_start() == "```" => blocks.extend(current.take()),
+            Some((_, text)) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    blocks
+}
+
+/// Each block that `netpol fmt` changes, as `line: first differing line`; `Err` for a block
+/// that does not parse.
+fn unformatted(markdown: &str) -> Vec<String> {
+    netpol_blocks(markdown)
+        .into_iter()
+        .filter_map(|(line, block)| match netpol_compiler::fmt::format(&block) {
+            Ok(formatted) if formatted == block => None,
+            Ok(formatted) => {
+                let (n, (want, got)) = formatted
+                    .lines()
+                    .chain(std::iter::repeat(""))
+                    .zip(block.lines().chain(std::iter::repeat("")))
+                    .enumerate()
+                    .find(|(_, (a, b))| a != b)
+                    .unwrap_or((0, ("", "")));
+                Some(format!(
+                    "block at line {line}, its line {}: `{got}` formats as `{want}`",
+                    n + 1
+                ))
+            }
+            Err(e) => Some(format!("block at line {line} does not parse: {e}")),
+        })
+        .collect()
+}
+
+/// The examples of docs/language.md are written as `netpol fmt` writes them.
+#[test]
+fn the_language_reference_examples_are_fmt_clean() {
+    let doc = std::fs::read_to_string(common::root().join("docs/language.md")).unwrap();
+    assert!(netpol_blocks(&doc).len() >= 10);
+    let bad = unformatted(&doc);
+    assert!(bad.is_empty(), "docs/language.md: {bad:#?}");
+}
+
+/// The language brief's examples (../shared/design/language.md, read-only to this project)
+/// parse; whether they are fmt-clean is reported, not asserted, since this project cannot
+/// change them.
+#[test]
+fn the_language_brief_examples_parse_and_their_layout_is_reported() {
+    let path = common::root().join("../shared/design/language.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    assert!(!netpol_blocks(&doc).is_empty());
+    let bad = unformatted(&doc);
+    let broken: Vec<&String> = bad
+        .iter()
+        .filter(|b| b.contains("does not parse"))
+        .collect();
+    assert!(broken.is_empty(), "{}: {broken:#?}", path.display());
+    for b in &bad {
+        eprintln!(
+            "note: {}: {b} (not fmt-clean; shared/ is read-only)",
+            path.display()
         );
     }
 }

@@ -207,6 +207,12 @@ impl Lowerer {
             return;
         }
         if probe == Rule::decl_probe
+            && let Some(d) = misplaced_statement(self.file, start, region)
+        {
+            self.push(d);
+            return;
+        }
+        if probe == Rule::decl_probe
             && let Some((closer, d)) = unclosed_block(self.file, start, region)
         {
             if let Some(closer) = closer {
@@ -1035,6 +1041,39 @@ fn missing_value(file: FileId, start: usize, region: &str) -> Option<Diagnostic>
             format!("`{op}` needs a label value after it"),
         )
         .label("add the value, such as `\"web\"`")
+    })
+}
+
+/// A statement of a block written at the top level (`select app = "web"` outside a service).
+fn misplaced_statement(file: FileId, start: usize, region: &str) -> Option<Diagnostic> {
+    let word: String = region
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let (blocks, example) = match word.as_str() {
+        "select" => (
+            "a `service` block",
+            "service web in shop { select app = \"web\" }",
+        ),
+        "isolate" => (
+            "a `namespace` or `service` block",
+            "namespace shop { isolate ingress, egress }",
+        ),
+        "allowed" | "denied" => (
+            "a `test` block",
+            "test \"web reaches the API\" { allowed web -> api:80 }",
+        ),
+        _ => return None,
+    };
+    let next = region.get(word.len()..).unwrap_or("");
+    (next.starts_with([' ', '\t']) && !next.trim_start().starts_with("->")).then(|| {
+        Diagnostic::new(
+            Code::Syntax,
+            Span::new(file, start, start + word.len()),
+            format!("`{word}` is a statement of {blocks}, not a declaration"),
+        )
+        .label("outside any block")
+        .help(format!("write it inside the block: `{example}`"))
     })
 }
 
