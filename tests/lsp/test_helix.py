@@ -64,7 +64,7 @@ async def test_helix_server_command_serves_the_protocol(tmp_path):
         m = await asyncio.wait_for(read_message(proc.stdout), 30)
         if m.get("method") == "textDocument/publishDiagnostics" and m["params"]["uri"] == uri and m["params"]["diagnostics"]:
             codes = sorted(d["code"] for d in m["params"]["diagnostics"])
-    cli = json.loads(run_cli("check", str(prog), "--format", "json").stdout)
+    cli = json.loads(run_cli("check", str(prog), "--warnings", "--format", "json").stdout)
     assert codes == sorted(i["code"] for i in cli["diagnostics"])
     proc.stdin.write(frame({"jsonrpc": "2.0", "id": 2, "method": "shutdown", "params": None}))
     while (await asyncio.wait_for(read_message(proc.stdout), 30)).get("id") != 2:

@@ -76,7 +76,7 @@ def test_neovim_diagnostics_hover_and_clean_quit(tmp_path):
     )
     result = json.loads(out.read_text())
     assert result["filetype"] == "netpol"
-    cli = run_cli("check", str(prog), "--color", "never").stderr
+    cli = run_cli("check", str(prog), "--warnings", "--color", "never").stderr
     expected = sorted(re.findall(r"^(?:error|warning)\[(\w+)\]: (.*)$", cli, re.M))
     got = sorted((d["code"], d["message"].split("\n")[0]) for d in result["diagnostics"])
     assert [c for c, _ in got] == [c for c, _ in expected]
