@@ -261,21 +261,13 @@ impl<'a> Resolver<'a> {
                 ast::PortItemKind::Any => {
                     out.push((protocol.map_or(PortSel::All, PortSel::AllOf), item.span))
                 }
-                ast::PortItemKind::Number(n) => {
-                    if let Some((s, e)) = self.port_range(*n, *n, item.span) {
-                        let protocol = protocol.unwrap_or(Protocol::Tcp);
-                        out.push((
-                            PortSel::Range(PortRange {
-                                protocol,
-                                start: s,
-                                end: e,
-                            }),
-                            item.span,
-                        ));
-                    }
-                }
-                ast::PortItemKind::Range(a, b) => {
-                    if let Some((s, e)) = self.port_range(*a, *b, item.span) {
+                ast::PortItemKind::Number(_) | ast::PortItemKind::Range(..) => {
+                    let (a, b) = match &item.kind {
+                        ast::PortItemKind::Range(a, b) => (*a, *b),
+                        ast::PortItemKind::Number(n) => (*n, *n),
+                        _ => continue,
+                    };
+                    if let Some((s, e)) = self.port_range(a, b, item.span) {
                         let protocol = protocol.unwrap_or(Protocol::Tcp);
                         out.push((
                             PortSel::Range(PortRange {
