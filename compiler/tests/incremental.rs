@@ -93,6 +93,14 @@ const PROGRAM: [&str; 8] = [
     "program_diagnostics",
 ];
 
+/// Asserts that the queries of `log` are exactly those of `reparse` and `rest`.
+fn assert_ran_exactly(log: Vec<String>, reparse: &[&str], rest: &[&str]) {
+    assert_eq!(
+        log.into_iter().collect::<BTreeSet<_>>(),
+        set(&[reparse, rest].concat())
+    );
+}
+
 /// How many times query `q` ran.
 fn count(log: &[String], q: &str) -> usize {
     log.iter().filter(|l| *l == q).count()
@@ -214,23 +222,20 @@ fn a_comment_inside_an_item_re_resolves_that_item_only() {
     let after = demand(&db, ws);
     let log = db.take_executed();
     assert_eq!(count(&log, "resolve_item"), 1, "{log:?}");
-    assert_eq!(
-        log.into_iter().collect::<BTreeSet<_>>(),
-        set(&[
-            &REPARSE[..],
-            &[
-                "resolve_item",
-                "resolved",
-                "checked",
-                "policy_names",
-                "lowered",
-                "program_diagnostics",
-                "diagnostics_by_file",
-                "source_lines",
-                "emitted",
-            ]
-        ]
-        .concat())
+    assert_ran_exactly(
+        log,
+        &REPARSE,
+        &[
+            "resolve_item",
+            "resolved",
+            "checked",
+            "policy_names",
+            "lowered",
+            "program_diagnostics",
+            "diagnostics_by_file",
+            "source_lines",
+            "emitted",
+        ],
     );
     assert_eq!(before.0, after.0);
 }
@@ -250,22 +255,19 @@ fn an_edit_inside_one_service_body_re_resolves_that_service_only() {
     assert_eq!(count(&log, "resolve_item"), 1, "{log:?}");
     // Lowering's result is equal (positions are relative to the service), so nothing
     // after it runs.
-    assert_eq!(
-        log.into_iter().collect::<BTreeSet<_>>(),
-        set(&[
-            &REPARSE[..],
-            &[
-                "resolve_item",
-                "resolved",
-                "checked",
-                "policy_names",
-                "lowered",
-                "program_diagnostics",
-                "diagnostics_by_file",
-                "source_lines",
-            ]
-        ]
-        .concat())
+    assert_ran_exactly(
+        log,
+        &REPARSE,
+        &[
+            "resolve_item",
+            "resolved",
+            "checked",
+            "policy_names",
+            "lowered",
+            "program_diagnostics",
+            "diagnostics_by_file",
+            "source_lines",
+        ],
     );
     assert_eq!(before, after);
 }
@@ -283,25 +285,22 @@ fn a_port_number_change_re_resolves_the_service_and_the_connection_that_reads_it
     assert_eq!(count(&log, "service_def"), 1, "{log:?}");
     // Same length: no item moved, so the source lines are equal. The diagnostics change:
     // the containers of `api` declare 8080, not 9090.
-    assert_eq!(
-        log.into_iter().collect::<BTreeSet<_>>(),
-        set(&[
-            &REPARSE[..],
-            &[
-                "resolve_item",
-                "service_def",
-                "resolved",
-                "checked",
-                "policy_names",
-                "lowered",
-                "optimized",
-                "program_diagnostics",
-                "diagnostics_by_file",
-                "diagnostics",
-                "emitted",
-            ]
-        ]
-        .concat())
+    assert_ran_exactly(
+        log,
+        &REPARSE,
+        &[
+            "resolve_item",
+            "service_def",
+            "resolved",
+            "checked",
+            "policy_names",
+            "lowered",
+            "optimized",
+            "program_diagnostics",
+            "diagnostics_by_file",
+            "diagnostics",
+            "emitted",
+        ],
     );
     assert_ne!(before.1, after.1);
     assert!(after.1.contains("port: 9090"), "{}", after.1);
@@ -324,24 +323,21 @@ fn adding_a_file_parses_only_that_file() {
         assert_eq!(count(&log, q), 1, "{q}: {log:?}");
     }
     assert_eq!(count(&log, "resolve_item"), 6, "{log:?}");
-    assert_eq!(
-        log.into_iter().collect::<BTreeSet<_>>(),
-        set(&[
-            &reparse[..],
-            &[
-                "declarations",
-                "resolve_item",
-                "service_def",
-                "resolved",
-                "checked",
-                "policy_names",
-                "program_diagnostics",
-                "files_by_id",
-                "diagnostics_by_file",
-                "diagnostics",
-            ]
-        ]
-        .concat())
+    assert_ran_exactly(
+        log,
+        &reparse,
+        &[
+            "declarations",
+            "resolve_item",
+            "service_def",
+            "resolved",
+            "checked",
+            "policy_names",
+            "program_diagnostics",
+            "files_by_id",
+            "diagnostics_by_file",
+            "diagnostics",
+        ],
     );
     // The new service matches no workload: the file's own diagnostics say so.
     let more = db.file("more.netpol").unwrap();
