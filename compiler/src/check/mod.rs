@@ -12,6 +12,8 @@ use crate::resolve::{Resolved, namespace_labels};
 use crate::span::Span;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+pub mod cluster_ranges;
+
 /// Labels that controllers add to pods; selecting on them ties a policy to one rollout.
 const GENERATED_LABELS: &[&str] = &[
     "pod-template-hash",
@@ -127,6 +129,7 @@ pub fn check(resolved: &Resolved, manifests: &Manifests) -> Vec<Diagnostic> {
     overlap_lint(&mut out, p, &index);
     unused_lints(&mut out, resolved);
     tenant_lint(&mut out, p);
+    cluster_ranges::lint(&mut out, p);
     out
 }
 
