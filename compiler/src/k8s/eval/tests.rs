@@ -84,10 +84,6 @@ fn policies(yaml: &str) -> Vec<NetworkPolicy> {
     serde_saphyr::from_multiple(yaml).unwrap()
 }
 
-fn policy(yaml: &str) -> NetworkPolicy {
-    serde_saphyr::from_str(yaml).unwrap()
-}
-
 fn selector(yaml: &str) -> LabelSelector {
     serde_saphyr::from_str(yaml).unwrap()
 }
