@@ -108,21 +108,11 @@ pub fn describe(hits: &[&ClusterRange]) -> String {
 }
 
 /// Why an overlap matters, and what to do: the help of the warning.
-pub fn why(hits: &[&ClusterRange]) -> String {
-    let mut s = "whether an ipBlock matches traffic of pods depends on the network plugin: some \
-                 match pod IPs and others never do, and a Service's cluster IP may be matched \
-                 before or after it is rewritten to a pod's, so an `except` of the pod range \
-                 does not carve the pods out; name pods as a service, group or `pods {…}` and \
-                 keep the block outside the cluster's ranges"
-        .to_string();
-    if hits.iter().any(|r| r.kind == RangeKind::Common) {
-        s.push_str(
-            "; declare the cluster's own ranges (`cluster { pods 10.244.0.0/16  services \
-             10.96.0.0/12 }`) to check against those instead",
-        );
-    }
-    s
-}
+pub const WHY: &str = "whether an ipBlock matches traffic of pods depends on the network plugin: \
+     some match pod IPs and others never do, and a Service's cluster IP may be matched before or \
+     after it is rewritten to a pod's, so an `except` of the pod range does not carve the pods \
+     out; name pods as a service, group or `pods {…}` and keep the block outside the cluster's \
+     ranges";
 
 /// W113 for every external that a connection uses and that meets the cluster's ranges.
 pub fn lint(out: &mut Vec<Diagnostic>, p: &Program) {
@@ -156,7 +146,14 @@ pub fn lint(out: &mut Vec<Diagnostic>, p: &Program) {
                 format!("external `{}` overlaps {}", e.name, describe(&hits)),
             )
             .label("this ipBlock may or may not match pod traffic")
-            .help(why(&hits));
+            .help(if p.cluster.is_none() {
+                format!(
+                    "{WHY}; declare the cluster's own ranges (`cluster {{ pods 10.244.0.0/16  \
+                     services 10.96.0.0/12 }}`) to check against those instead"
+                )
+            } else {
+                WHY.to_string()
+            });
             for r in &hits {
                 let what = match r.kind {
                     RangeKind::Services => "the cluster's Services are here",
