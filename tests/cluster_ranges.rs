@@ -5,7 +5,9 @@
 //! IPv6 and IPv4-mapped forms). The expectation is computed by a reference that knows nothing
 //! of the lint's intervals: it probes every address where a block, an exception or a range
 //! starts or ends (the least address of any intersection of such sets is one of them), with the
-//! evaluator's membership test (`in_blocks`).
+//! evaluator's membership test (`in_blocks`). `netpol import` warns, with the same reference,
+//! on exactly the ipBlocks of the reference policies (../shared/reference) that meet the
+//! ranges, and the program it writes declares them.
 
 #![allow(
     clippy::unwrap_used,
@@ -20,6 +22,7 @@ use netpol_compiler::check::cluster_ranges::COMMON_RANGES;
 use netpol_compiler::db::{self, Database};
 use netpol_compiler::diagnostic::{Code, Severity};
 use netpol_compiler::resolve::hir::{IpBlock, in_blocks};
+use netpol_testkit as common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -272,4 +275,160 @@ fn a_second_cluster_block_in_another_file_is_an_error_at_both() {
     assert_eq!(path(dup[0].primary.span), ("b.netpol".to_string(), 16));
     assert_eq!(dup[0].secondary.len(), 1);
     assert_eq!(path(dup[0].secondary[0].span), ("a.netpol".to_string(), 0));
+}
+
+/// The reference policy files that carry an ipBlock.
+fn reference_files_with_ip_blocks() -> Vec<(String, String)> {
+    let dir = common::root().join("../shared/reference");
+    let mut out = Vec::new();
+    for entry in walk(&dir) {
+        let text = std::fs::read_to_string(&entry).unwrap();
+        if text.contains("ipBlock") {
+            let rel = entry.strip_prefix(common::root()).unwrap();
+            out.push((rel.to_string_lossy().into_owned(), text));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Every ipBlock of the policies in `text`: (`file:line` of its policy, path, block).
+fn ip_blocks(file: &str, text: &str) -> Vec<(String, String, Ext)> {
+    let read = netpol_compiler::import::read(&[(file.to_string(), text.to_string())]).unwrap();
+    let mut out = Vec::new();
+    for input in &read.inputs {
+        let at = format!("{}:{}", input.file, input.line);
+        let Some(spec) = &input.policy.spec else {
+            continue;
+        };
+        let mut peers = Vec::new();
+        for (i, r) in spec.ingress.iter().flatten().enumerate() {
+            for (j, p) in r.from.iter().flatten().enumerate() {
+                peers.push((format!("spec.ingress[{i}].from[{j}]"), p));
+            }
+        }
+        for (i, r) in spec.egress.iter().flatten().enumerate() {
+            for (j, p) in r.to.iter().flatten().enumerate() {
+                peers.push((format!("spec.egress[{i}].to[{j}]"), p));
+            }
+        }
+        for (path, p) in peers {
+            if let Some(b) = &p.ip_block {
+                let ext = Ext {
+                    blocks: vec![net(&b.cidr)],
+                    except: b.except.iter().flatten().map(|e| net(e)).collect(),
+                };
+                out.push((at.clone(), path, ext));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn import_warns_on_exactly_the_reference_ip_blocks_that_meet_the_ranges() {
+    let files = reference_files_with_ip_blocks();
+    assert!(files.len() >= 3, "{files:?}");
+    let common_ranges: Vec<IpNet> = COMMON_RANGES.iter().map(|r| net(r)).collect();
+    // No ranges given (the common ones), and two clusters whose ranges fall on each side of
+    // the reference blocks (one is exactly an `except` of a reference block).
+    let settings: Vec<(Vec<IpNet>, Vec<IpNet>)> = vec![
+        (vec![], vec![]),
+        (vec![net("10.0.0.0/16")], vec![net("10.96.0.0/12")]),
+        (
+            vec![net("10.0.2.0/24"), net("192.168.0.0/24")],
+            vec![net("172.17.1.0/24"), net("fd00:10:96::/112")],
+        ),
+    ];
+    let mut fired = 0;
+    let mut quiet = 0;
+    for (pods, services) in &settings {
+        let ranges: Vec<IpNet> = if pods.is_empty() && services.is_empty() {
+            common_ranges.clone()
+        } else {
+            pods.iter().chain(services).copied().collect()
+        };
+        for (file, text) in &files {
+            let mut args = vec!["--allow-outside".to_string(), "../shared".to_string()];
+            args.extend(["import".to_string(), file.clone()]);
+            for p in pods {
+                args.extend(["--pod-cidr".to_string(), p.to_string()]);
+            }
+            for s in services {
+                args.extend(["--service-cidr".to_string(), s.to_string()]);
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let run = common::run(env!("CARGO_BIN_EXE_netpol"), &common::root(), &args);
+            assert_eq!(run.code, 0, "{file}: {}", run.stderr);
+            let mut want = BTreeSet::new();
+            for (at, path, ext) in ip_blocks(file, text) {
+                let hits: BTreeSet<IpNet> = ranges
+                    .iter()
+                    .filter(|r| meets(&ext, **r))
+                    .copied()
+                    .collect();
+                if hits.is_empty() {
+                    quiet += 1;
+                } else {
+                    fired += 1;
+                    want.insert((at, ext.blocks[0].to_string(), path, hits));
+                }
+            }
+            let mut have = BTreeSet::new();
+            for line in run.stderr.lines() {
+                let Some(w) = line.strip_prefix("warning: ") else {
+                    continue;
+                };
+                let (at, rest) = w.split_once(": NetworkPolicy ").unwrap();
+                let (head, tail) = rest.split_once(" overlaps ").unwrap();
+                let quoted: Vec<&str> = head.split('`').skip(1).step_by(2).collect();
+                let path = quoted.last().unwrap().to_string();
+                let hits = tail.split('`').skip(1).step_by(2).map(net).collect();
+                have.insert((at.to_string(), quoted[1].to_string(), path, hits));
+            }
+            assert_eq!(
+                have, want,
+                "{file} with {pods:?} {services:?}:\n{}",
+                run.stderr
+            );
+            // The program declares the ranges, and compiled it warns where import did.
+            let declared = !pods.is_empty() || !services.is_empty();
+            assert_eq!(
+                run.stdout.contains("\ncluster {\n"),
+                declared,
+                "{}",
+                run.stdout
+            );
+            let mut db = Database::default();
+            let ws = db.workspace(vec![("imported.netpol".to_string(), run.stdout.clone())]);
+            let diags = db::diagnostics(&db, ws);
+            assert!(
+                diags.iter().all(|d| d.severity != Severity::Error),
+                "{diags:?}\n{}",
+                run.stdout
+            );
+            // `anywhere` is the importer's name for an absent peer list (every pod and every
+            // address), which is no ipBlock of the input.
+            let compiled = diags
+                .iter()
+                .filter(|d| d.code == Code::BlockOverlapsCluster)
+                .filter(|d| !d.message.starts_with("external `anywhere"))
+                .count();
+            assert_eq!(compiled > 0, !want.is_empty(), "{}", run.stdout);
+        }
+    }
+    assert!(fired > 0 && quiet > 0, "{fired} warned, {quiet} quiet");
 }
