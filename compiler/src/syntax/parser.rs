@@ -1325,6 +1325,34 @@ test "t" {
     }
 
     #[test]
+    fn cluster_starts_a_block_or_a_connection() {
+        let parsed = p(
+            "cluster { pods 10.244.0.0/16, fd00:10:244::/56 services 10.96.0.0/12 }\ncluster -> x:80\ncluster, namespace a -> x:1\n",
+        );
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        let Some(Item::Cluster(c)) = parsed.ast.items.first() else {
+            panic!("{:?}", parsed.ast.items);
+        };
+        let ranges: Vec<(RangeKind, Vec<&str>)> = c
+            .ranges
+            .iter()
+            .map(|r| (r.kind, r.cidrs.iter().map(|s| s.value.as_str()).collect()))
+            .collect();
+        assert_eq!(
+            ranges,
+            [
+                (RangeKind::Pods, vec!["10.244.0.0/16", "fd00:10:244::/56"]),
+                (RangeKind::Services, vec!["10.96.0.0/12"])
+            ]
+        );
+        assert!(
+            parsed.ast.items[1..]
+                .iter()
+                .all(|i| matches!(i, Item::Connection(_)))
+        );
+    }
+
+    #[test]
     fn comments_are_collected_outside_strings() {
         let parsed = p("// one\nnamespace a // two\nworkloads \"x//y\"\n");
         let texts: Vec<_> = parsed.comments.iter().map(|c| c.text.as_str()).collect();
