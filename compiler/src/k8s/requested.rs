@@ -46,23 +46,16 @@ pub fn load_requested<P: Eq + std::hash::Hash + Clone>(
     for req in requests {
         let matched = match expand(req) {
             Ok(matched) => matched,
-            Err(ExpandError::Invalid(msg)) => {
+            Err(e) => {
+                let (what, msg) = match e {
+                    ExpandError::Invalid(msg) => ("is not a valid pattern", msg),
+                    ExpandError::Unreadable(msg) => ("cannot be read", msg),
+                };
                 errors.push(
                     Diagnostic::new(
                         Code::NoManifests,
                         req.span,
-                        format!("`{}` is not a valid pattern", req.pattern),
-                    )
-                    .label(msg),
-                );
-                continue;
-            }
-            Err(ExpandError::Unreadable(msg)) => {
-                errors.push(
-                    Diagnostic::new(
-                        Code::NoManifests,
-                        req.span,
-                        format!("`{}` cannot be read", req.pattern),
+                        format!("`{}` {what}", req.pattern),
                     )
                     .label(msg),
                 );
