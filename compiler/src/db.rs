@@ -430,14 +430,14 @@ pub fn emitted(db: &dyn Db, ws: Workspace) -> Option<Vec<EmittedPolicy>> {
     }
     let lines = source_lines(db, ws);
     let mut out = Vec::new();
+    let mut writer = emit::Writer::default();
     for ((namespace, name), policy) in optimized(db, ws) {
         let span = policy.origin.span;
         let source = lines.get(&span.file).cloned().unwrap_or_else(|| {
             let (file, line) = absolute_line(db, ws, span);
             format!("{file}:{line}")
         });
-        let object = emit::to_k8s(policy, &source);
-        let yaml = emit::object_yaml(&object).ok()?;
+        let yaml = writer.policy(policy, &source).ok()?;
         out.push(EmittedPolicy {
             namespace: namespace.clone(),
             name: name.clone(),
