@@ -36,7 +36,7 @@ pub fn label_selector(sel: &Sel) -> LabelSelector {
 fn peer(p: &RulePeer) -> net::NetworkPolicyPeer {
     match p {
         RulePeer::Pods { ns, pods } => net::NetworkPolicyPeer {
-            namespace_selector: ns.as_ref().map(label_selector),
+            namespace_selector: ns.as_deref().map(label_selector),
             // With a namespaceSelector, an all-pods podSelector is left out.
             pod_selector: if ns.is_some() && pods.is_all() {
                 None
@@ -552,6 +552,7 @@ mod tests {
     use crate::resolve::hir::{Dirs, IpBlock};
     use crate::span::{FileId, Span};
     use proptest::prelude::*;
+    use std::sync::Arc;
 
     /// Strings serde-saphyr must quote or write in a special form, and plain ones: YAML 1.1
     /// and 1.2 booleans, nulls, numbers, timestamps, indicators, comments, document markers,
@@ -687,12 +688,12 @@ mod tests {
         let rule = Rule {
             peers: vec![
                 RulePeer::Pods {
-                    ns: Some(listed.clone()),
-                    pods: listed,
+                    ns: Some(Arc::new(listed.clone())),
+                    pods: Arc::new(listed),
                 },
                 RulePeer::Pods {
                     ns: None,
-                    pods: pods.clone(),
+                    pods: Arc::new(pods.clone()),
                 },
             ],
             ports: vec![RulePort::Named {
@@ -752,8 +753,10 @@ mod tests {
     fn peer() -> impl Strategy<Value = RulePeer> {
         let cidrs = ["0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/16", "::/0", "fd00::/8"];
         prop_oneof![
-            (proptest::option::of(selector()), selector())
-                .prop_map(|(ns, pods)| RulePeer::Pods { ns, pods }),
+            (proptest::option::of(selector()), selector()).prop_map(|(ns, pods)| RulePeer::Pods {
+                ns: ns.map(Arc::new),
+                pods: Arc::new(pods),
+            }),
             (
                 proptest::sample::select(cidrs.to_vec()),
                 proptest::sample::subsequence(cidrs.to_vec(), 0..3)
