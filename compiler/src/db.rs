@@ -839,15 +839,7 @@ impl Database {
     /// Renders diagnostics as plain codespan text.
     pub fn render(&self, ws: Workspace, diags: &[Diagnostic]) -> String {
         let files = self.all_files(ws);
-        let render_files: Vec<RenderFile<'_>> = files
-            .iter()
-            .map(|(id, path, text)| RenderFile {
-                id: *id,
-                path,
-                text,
-            })
-            .collect();
-        render(diags, &render_files)
+        render(diags, &RenderFile::all(&files))
     }
 
     /// Every file of the workspace as (id, path, text).

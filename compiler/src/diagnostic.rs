@@ -212,6 +212,20 @@ pub struct RenderFile<'a> {
     pub text: &'a str,
 }
 
+impl<'a> RenderFile<'a> {
+    /// The files of a `(id, path, text)` table, as the renderer needs them.
+    pub fn all(files: &'a [(FileId, String, String)]) -> Vec<Self> {
+        files
+            .iter()
+            .map(|(id, path, text)| RenderFile {
+                id: *id,
+                path,
+                text,
+            })
+            .collect()
+    }
+}
+
 /// Renders diagnostics as codespan-reporting text without colour (the CLI adds colour
 /// itself; snapshot tests use this).
 pub fn render(diags: &[Diagnostic], files: &[RenderFile<'_>]) -> String {
