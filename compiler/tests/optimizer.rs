@@ -24,6 +24,7 @@ use netpol_compiler::resolve::hir::{Dirs, IpBlock};
 use netpol_compiler::span::{FileId, Span};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 const NAMESPACES: [&str; 3] = ["n1", "n2", "n3"];
 
@@ -66,7 +67,7 @@ fn peer() -> impl Strategy<Value = RulePeer> {
     ];
     prop_oneof![
         3 => (selector(), prop_oneof![Just(None), Just(Some(ns_by_name("n1"))), Just(Some(ns_by_name("n2"))), Just(Some(Sel::all()))])
-            .prop_map(|(pods, ns)| RulePeer::Pods { ns, pods }),
+            .prop_map(|(pods, ns)| RulePeer::Pods { ns: ns.map(Arc::new), pods: Arc::new(pods) }),
         1 => block.prop_map(RulePeer::Block),
     ]
 }
