@@ -46,12 +46,6 @@ pub fn item_tree(file: FileId, text: &str, parsed: &Parsed) -> ItemTree {
     }
 }
 
-/// The item tree with every item parsed again alone.
-#[cfg(test)]
-fn item_tree_parsed_alone(file: FileId, text: &str, items: &[Item]) -> ItemTree {
-    build(file, text, items, parsed_alone)
-}
-
 /// An item relative to its start: `None` when that cannot be said (the item's own spans are
 /// kept, which are correct but move with the text).
 type Relative = fn(&Item, FileId, &str, usize) -> Option<Item>;
@@ -240,6 +234,23 @@ impl Rebase for Item {
                 except.rebase(f);
             }
             Item::Port(d) => d.rebase(f),
+            Item::Cluster(ClusterDecl {
+                span,
+                keyword,
+                ranges,
+            }) => {
+                span.rebase(f);
+                keyword.rebase(f);
+                for ClusterRanges {
+                    span,
+                    kind: _,
+                    cidrs,
+                } in ranges
+                {
+                    span.rebase(f);
+                    cidrs.rebase(f);
+                }
+            }
             Item::Test(TestDecl {
                 span,
                 name,
