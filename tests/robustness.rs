@@ -83,12 +83,17 @@ fn mutate(text: &str, rng: &mut Rng) -> String {
     chars.into_iter().collect()
 }
 
-#[test]
-fn mutated_programs_never_panic() {
-    let mut sources: Vec<String> = netpol_compiler::stdlib::MODULES
+/// The text of every standard-library module.
+fn stdlib_sources() -> Vec<String> {
+    netpol_compiler::stdlib::MODULES
         .iter()
         .map(|(_, _, t)| t.to_string())
-        .collect();
+        .collect()
+}
+
+#[test]
+fn mutated_programs_never_panic() {
+    let mut sources = stdlib_sources();
     for dir in common::example_dirs() {
         for e in std::fs::read_dir(&dir).unwrap().flatten() {
             if e.path().extension().is_some_and(|x| x == "netpol") {
@@ -164,10 +169,7 @@ fn netpol_files(dir: &std::path::Path, out: &mut Vec<String>) {
 fn rebased_items_are_the_items_parsed_alone() {
     use netpol_compiler::span::FileId;
     use netpol_compiler::syntax::{items, parse};
-    let mut sources: Vec<String> = netpol_compiler::stdlib::MODULES
-        .iter()
-        .map(|(_, _, t)| t.to_string())
-        .collect();
+    let mut sources = stdlib_sources();
     netpol_files(&common::root().join("examples"), &mut sources);
     netpol_files(&common::root().join("tests/diagnostics"), &mut sources);
     netpol_files(&common::root().join("fuzz/regressions"), &mut sources);
