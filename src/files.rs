@@ -130,8 +130,13 @@ impl Guard {
     /// Reads a text file: inside the repository, a regular file, UTF-8, at most
     /// [`MAX_FILE_BYTES`], within the run's total of [`MAX_TOTAL_BYTES`].
     pub fn read(&self, path: &Path) -> Result<String, String> {
-        let real = self.confine(path)?;
-        let file = open_regular(&real, path)?;
+        self.read_confined(&self.confine(path)?, path)
+    }
+
+    /// As [`Guard::read`], for a path already confined: `real` is what [`Guard::confine`]
+    /// returned for `path` (so that a file is not resolved twice).
+    pub fn read_confined(&self, real: &Path, path: &Path) -> Result<String, String> {
+        let file = open_regular(real, path)?;
         let left = MAX_TOTAL_BYTES.saturating_sub(self.read_so_far.get());
         let cap = MAX_FILE_BYTES.min(left);
         let mut bytes = Vec::new();
@@ -428,7 +433,7 @@ pub fn load_program(guard: &Guard, paths: &[PathBuf]) -> Result<Program, String>
         if !seen.insert(real.clone()) {
             continue;
         }
-        let text = guard.read(&path)?;
+        let text = guard.read_confined(&real, &path)?;
         let abs = absolute(&path)?;
         let rel = abs
             .strip_prefix(&base)
@@ -511,8 +516,8 @@ pub fn load_manifests(
         // Read each real file once, whatever path reached it.
         |p| {
             let real = guard.confine(p)?;
-            if seen.insert(real) {
-                guard.read(p).map(Some)
+            if seen.insert(real.clone()) {
+                guard.read_confined(&real, p).map(Some)
             } else {
                 Ok(None)
             }

@@ -83,12 +83,17 @@ fn mutate(text: &str, rng: &mut Rng) -> String {
     chars.into_iter().collect()
 }
 
-#[test]
-fn mutated_programs_never_panic() {
-    let mut sources: Vec<String> = netpol_compiler::stdlib::MODULES
+/// The text of every standard-library module.
+fn stdlib_sources() -> Vec<String> {
+    netpol_compiler::stdlib::MODULES
         .iter()
         .map(|(_, _, t)| t.to_string())
-        .collect();
+        .collect()
+}
+
+#[test]
+fn mutated_programs_never_panic() {
+    let mut sources = stdlib_sources();
     for dir in common::example_dirs() {
         for e in std::fs::read_dir(&dir).unwrap().flatten() {
             if e.path().extension().is_some_and(|x| x == "netpol") {
@@ -142,4 +147,64 @@ fn mutated_manifests_never_panic() {
         });
         assert!(result.is_ok(), "round {round} panicked on:\n{mutated}");
     }
+}
+
+/// Every `.netpol` file under `dir`, recursively.
+fn netpol_files(dir: &std::path::Path, out: &mut Vec<String>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            netpol_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "netpol") {
+            out.push(std::fs::read_to_string(&p).unwrap());
+        }
+    }
+}
+
+/// The item tree of a file without syntax errors moves the file's parse of each item to the
+/// item's anchor instead of parsing the item's text again: for every such file among the
+/// examples, the stdlib, the diagnostics fixtures, random programs and mutations of all of
+/// them, every item equals its text parsed alone (the item tree of files with errors).
+#[test]
+fn rebased_items_are_the_items_parsed_alone() {
+    use netpol_compiler::span::FileId;
+    use netpol_compiler::syntax::{items, parse};
+    let mut sources = stdlib_sources();
+    netpol_files(&common::root().join("examples"), &mut sources);
+    netpol_files(&common::root().join("tests/diagnostics"), &mut sources);
+    netpol_files(&common::root().join("fuzz/regressions"), &mut sources);
+    for seed in 0..200 {
+        sources.push(common::random::random_program(seed));
+    }
+    let mut rng = Rng(0x5EED_1234_ABCD_0010);
+    let originals = sources.clone();
+    for _ in 0..20 {
+        for src in &originals {
+            sources.push(mutate(src, &mut rng));
+        }
+    }
+    let file = FileId(7);
+    let (mut clean, mut compared) = (0, 0);
+    for text in &sources {
+        let parsed = parse(file, text);
+        if !parsed.errors.is_empty() {
+            continue;
+        }
+        clean += 1;
+        let tree = items::item_tree(file, text, &parsed);
+        assert_eq!(tree.items.len(), parsed.ast.items.len());
+        for (item, original) in tree.items.iter().zip(&parsed.ast.items) {
+            let start = tree.positions[&item.anchor];
+            let span = original.span();
+            assert_eq!(start, span.start);
+            let alone = parse(item.anchor, &text[span.start..span.end]).ast.items;
+            assert_eq!(alone, vec![item.item.clone()], "in:\n{text}");
+            compared += 1;
+        }
+    }
+    println!("{clean} files without syntax errors, {compared} items compared");
+    assert!(
+        clean > 300 && compared > 4_000,
+        "{clean} files, {compared} items"
+    );
 }

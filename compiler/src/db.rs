@@ -126,7 +126,7 @@ pub fn line_index(db: &dyn Db, file: SourceFile) -> LineIndex {
 
 #[salsa::tracked(returns(ref))]
 pub fn item_tree(db: &dyn Db, file: SourceFile) -> ItemTree {
-    items::item_tree(file.id(db), file.text(db), &parse(db, file).ast.items)
+    items::item_tree(file.id(db), file.text(db), parse(db, file))
 }
 
 /// The file's items without comments or positions: equal across edits of comments, white

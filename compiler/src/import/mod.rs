@@ -134,6 +134,7 @@ pub fn import_policies(
             used: BTreeSet::new(),
             notes: notes.clone(),
             refused: BTreeMap::new(),
+            cache: plan::Cache::default(),
         };
         imp.read_policies(&kept);
         imp.declare();

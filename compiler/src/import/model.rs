@@ -158,6 +158,8 @@ pub(in crate::import) struct Importer<'a> {
     /// Policies (by index) that netpol cannot say exactly, and why; they are left out and
     /// the rest imported again.
     pub(in crate::import) refused: BTreeMap<usize, String>,
+    /// Indexes built on first use, after [`Importer::declare`].
+    pub(in crate::import) cache: super::plan::Cache,
 }
 
 impl Importer<'_> {

@@ -2,6 +2,7 @@
 //! what the policies allow (the three parts of the module doc), and the selector algebra
 //! that takes isolated pods out of a peer.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
@@ -37,17 +38,56 @@ impl Importer<'_> {
         out
     }
 
+    /// [`Importer::units`] with an index by namespace, built once (the units are fixed once
+    /// the services are declared).
+    fn units_by_ns(&self, ingress: bool) -> &Units {
+        let cell = if ingress {
+            &self.cache.ingress_units
+        } else {
+            &self.cache.egress_units
+        };
+        cell.get_or_init(|| {
+            let list = self.units(ingress);
+            let mut by_ns: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            for (at, (ns, _, _)) in list.iter().enumerate() {
+                by_ns.entry(ns.clone()).or_default().push(at);
+            }
+            Units { list, by_ns }
+        })
+    }
+
     /// `set` without the pods of the units isolated in that direction that the compiler sees
     /// it cover. Returns the pieces and the names of the units taken out.
     fn subtract(&self, set: &PodSet, ingress: bool) -> (Vec<PodSet>, Vec<String>) {
         let mut by_ns: BTreeMap<String, Vec<Sel>> = BTreeMap::new();
         let mut removed = Vec::new();
-        for (ns, sel, name) in self.units(ingress) {
-            if set.ns.matches(&self.cl(&ns)) && set.pods.overlaps(&sel) {
-                let whole = by_ns.get(&ns).is_some_and(|s| s.iter().any(Sel::is_all));
-                by_ns.entry(ns).or_default().push(sel);
+        let units = self.units_by_ns(ingress);
+        // A set of named namespaces covers no unit of another namespace (the compiler sees
+        // every namespace carry its name label), so only those namespaces' units are tried,
+        // in the order of the list.
+        let tried: Vec<usize> = match ns_names(&set.ns) {
+            Some(names) => {
+                let mut v: Vec<usize> = names
+                    .iter()
+                    .filter_map(|n| units.by_ns.get(n))
+                    .flatten()
+                    .copied()
+                    .collect();
+                v.sort_unstable();
+                v
+            }
+            None => (0..units.list.len()).collect(),
+        };
+        let mut covers: BTreeMap<&str, bool> = BTreeMap::new();
+        for (ns, sel, name) in tried.iter().filter_map(|at| units.list.get(*at)) {
+            let covered = *covers
+                .entry(ns.as_str())
+                .or_insert_with(|| set.ns.matches(&self.cl(ns)));
+            if covered && set.pods.overlaps(sel) {
+                let whole = by_ns.get(ns).is_some_and(|s| s.iter().any(Sel::is_all));
+                by_ns.entry(ns.clone()).or_default().push(sel.clone());
                 if !whole {
-                    removed.push(name);
+                    removed.push(name.clone());
                 }
             }
         }
@@ -282,9 +322,16 @@ impl Importer<'_> {
         };
         let egress = pod_peers(|p| &p.egress);
         let ingress = pod_peers(|p| &p.ingress);
+        let index = PairIndex::new(&pols, &ingress);
         for (pe_i, e, x) in &egress {
-            for (pi_i, i, y) in &ingress {
-                let (Some(pe), Some(pi)) = (pols.get(*pe_i), pols.get(*pi_i)) else {
+            let Some(pe) = pols.get(*pe_i) else {
+                continue;
+            };
+            for at in index.candidates(&ingress, pe, x) {
+                let Some((pi_i, i, y)) = ingress.get(at) else {
+                    continue;
+                };
+                let Some(pi) = pols.get(*pi_i) else {
                     continue;
                 };
                 for mut s in self.pair(pe, *pe_i, e, x, pi, *pi_i, i, y) {
@@ -464,12 +511,19 @@ impl Importer<'_> {
 
     /// A pod set as a peer: the service with exactly these pods, if any.
     pub(in crate::import) fn as_ref(&self, set: PodSet) -> PeerRef {
-        match self
-            .services
-            .iter()
-            .position(|s| PodSet::named(&s.ns, s.sel.clone()) == set)
-        {
-            Some(i) => PeerRef::Service(i),
+        // The first service with these pods, from an index built once the services are
+        // declared.
+        let by_set = self.cache.services_by_set.get_or_init(|| {
+            let mut by_set = BTreeMap::new();
+            for (i, s) in self.services.iter().enumerate() {
+                by_set
+                    .entry(PodSet::named(&s.ns, s.sel.clone()))
+                    .or_insert(i);
+            }
+            by_set
+        });
+        match by_set.get(&set) {
+            Some(i) => PeerRef::Service(*i),
             None => PeerRef::Pods(set),
         }
     }
@@ -577,6 +631,118 @@ impl Importer<'_> {
             }
         }
         out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// The units of one direction (namespace, pods, name), and their indexes by namespace.
+pub(in crate::import) struct Units {
+    list: Vec<(String, Sel, String)>,
+    by_ns: BTreeMap<String, Vec<usize>>,
+}
+
+/// What [`Importer`] computes once its services are declared, on first use.
+#[derive(Default)]
+pub(in crate::import) struct Cache {
+    ingress_units: OnceCell<Units>,
+    egress_units: OnceCell<Units>,
+    services_by_set: OnceCell<BTreeMap<PodSet, usize>>,
+}
+
+/// The names a namespace selector allows, when it allows only named namespaces (`None`: it
+/// may allow any name).
+fn ns_names(ns: &Sel) -> Option<&BTreeSet<String>> {
+    match ns.keys.get(NAME) {
+        Some(Constraint {
+            values: Values::In(names),
+            ..
+        }) => Some(names),
+        _ => None,
+    }
+}
+
+/// The ingress pod peers of [`Importer::pairs`] by the namespace of their policy and, within
+/// a policy, by the namespace name their peer requires: an egress rule's peer is paired only
+/// with the ingress peers whose two ends it can meet. A pair left out is one for which
+/// [`Importer::pair`] finds an end unsatisfiable and writes nothing: the namespace of one
+/// end is not a name the other's selector allows, or a policy's pods and the other rule's
+/// peer share no labels (`x ∧ T` or `S ∧ y` unsatisfiable); `ns_norm` and `pod_norm` never
+/// make an unsatisfiable selector satisfiable.
+struct PairIndex<'p> {
+    /// Namespace -> policies with ingress pod peers, each with its peers: those whose
+    /// namespace selector names namespaces, by name, and the others.
+    by_ns: BTreeMap<&'p str, Vec<PolicyPeers<'p>>>,
+}
+
+struct PolicyPeers<'p> {
+    pods: &'p Sel,
+    by_source_ns: BTreeMap<&'p str, Vec<usize>>,
+    any_source_ns: Vec<usize>,
+}
+
+impl<'p> PairIndex<'p> {
+    fn new(pols: &'p [Pol], ingress: &'p [(usize, &Rule, PodSet)]) -> PairIndex<'p> {
+        let mut by_policy: BTreeMap<usize, PolicyPeers<'p>> = BTreeMap::new();
+        for (at, (pi_i, _, y)) in ingress.iter().enumerate() {
+            let Some(pi) = pols.get(*pi_i) else {
+                continue;
+            };
+            let entry = by_policy.entry(*pi_i).or_insert_with(|| PolicyPeers {
+                pods: &pi.set.pods,
+                by_source_ns: BTreeMap::new(),
+                any_source_ns: Vec::new(),
+            });
+            match ns_names(&y.ns) {
+                Some(names) => {
+                    for n in names {
+                        entry.by_source_ns.entry(n.as_str()).or_default().push(at);
+                    }
+                }
+                None => entry.any_source_ns.push(at),
+            }
+        }
+        let mut by_ns: BTreeMap<&'p str, Vec<PolicyPeers<'p>>> = BTreeMap::new();
+        for (pi_i, peers) in by_policy {
+            if let Some(pi) = pols.get(pi_i) {
+                by_ns.entry(pi.ns.as_str()).or_default().push(peers);
+            }
+        }
+        PairIndex { by_ns }
+    }
+
+    /// The ingress peers (indexes, ascending) that egress peer `x` of policy `pe` may pair
+    /// with: every other pair has an unsatisfiable end.
+    fn candidates(&self, ingress: &[(usize, &Rule, PodSet)], pe: &Pol, x: &PodSet) -> Vec<usize> {
+        let mut out = Vec::new();
+        // The source end holds `pe`'s pods that the ingress peer admits: `pe.set.pods ∧ y.pods`.
+        let meets_source = |at: &usize| {
+            ingress
+                .get(*at)
+                .is_some_and(|(_, _, y)| pe.set.pods.overlaps(&y.pods))
+        };
+        let mut visit = |policies: &Vec<PolicyPeers<'_>>| {
+            for p in policies {
+                if !x.pods.overlaps(p.pods) {
+                    continue;
+                }
+                if let Some(v) = p.by_source_ns.get(pe.ns.as_str()) {
+                    out.extend(v.iter().filter(|at| meets_source(at)));
+                }
+                out.extend(p.any_source_ns.iter().filter(|at| meets_source(at)));
+            }
+        };
+        match ns_names(&x.ns) {
+            Some(names) => {
+                for n in names {
+                    if let Some(policies) = self.by_ns.get(n.as_str()) {
+                        visit(policies);
+                    }
+                }
+            }
+            None => self.by_ns.values().for_each(&mut visit),
+        }
+        out.sort_unstable();
         out.dedup();
         out
     }

@@ -8,9 +8,9 @@
 //! a separate table ([`ItemTree::positions`]) that only the edge reads: diagnostics, the
 //! `netpol.dev/source` annotation, the language server.
 
-use super::ast::Item;
-use super::parse;
-use crate::span::FileId;
+use super::ast::*;
+use super::{Parsed, parse};
+use crate::span::{FileId, Span};
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
@@ -33,9 +33,47 @@ pub struct ItemTree {
     pub positions: BTreeMap<FileId, usize>,
 }
 
-/// Builds the item tree of `file` from its parsed items: each item's text is parsed again
-/// alone, so its spans come out relative to its start.
-pub fn item_tree(file: FileId, text: &str, items: &[Item]) -> ItemTree {
+/// Builds the item tree of `file` from its parse: each item with its spans relative to its
+/// own start. In a file without syntax errors each item is the file's parse of it moved to
+/// its anchor (the same tree as the item's text parsed alone, as `rebased_items_are_the_items_parsed_alone`
+/// checks); in a file with errors each item's text is parsed again alone, as recovery may
+/// read an item differently in its file.
+pub fn item_tree(file: FileId, text: &str, parsed: &Parsed) -> ItemTree {
+    if parsed.errors.is_empty() {
+        build(file, text, &parsed.ast.items, rebased)
+    } else {
+        build(file, text, &parsed.ast.items, parsed_alone)
+    }
+}
+
+/// An item relative to its start: `None` when that cannot be said (the item's own spans are
+/// kept, which are correct but move with the text).
+type Relative = fn(&Item, FileId, &str, usize) -> Option<Item>;
+
+/// The item parsed alone from its text.
+fn parsed_alone(_item: &Item, anchor: FileId, source: &str, _start: usize) -> Option<Item> {
+    let mut alone = parse(anchor, source).ast.items;
+    match (alone.pop(), alone.is_empty()) {
+        (Some(relative), true) => Some(relative),
+        // Parsed alone, the text is not the same one item.
+        _ => None,
+    }
+}
+
+/// The item moved to its anchor, every span made relative to its start.
+fn rebased(item: &Item, anchor: FileId, _source: &str, start: usize) -> Option<Item> {
+    let mut relative = item.clone();
+    relative.rebase(&|s| {
+        Span::new(
+            anchor,
+            s.start.saturating_sub(start),
+            s.end.saturating_sub(start),
+        )
+    });
+    Some(relative)
+}
+
+fn build(file: FileId, text: &str, items: &[Item], relative: Relative) -> ItemTree {
     let mut tree = ItemTree::default();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut slots: BTreeMap<u32, ()> = BTreeMap::new();
@@ -55,15 +93,12 @@ pub fn item_tree(file: FileId, text: &str, items: &[Item]) -> ItemTree {
             slot = slot.wrapping_add(1);
         }
         let anchor = file.anchor(slot);
-        let mut alone = parse(anchor, source).ast.items;
-        let item = match (alone.pop(), alone.is_empty()) {
-            (Some(relative), true) => {
+        let item = match relative(item, anchor, source, span.start) {
+            Some(relative) => {
                 tree.positions.insert(anchor, span.start);
                 relative
             }
-            // Parsed alone, the text is not the same one item (never seen): keep the
-            // item's own spans, which are correct but move with the text.
-            _ => item.clone(),
+            None => item.clone(),
         };
         tree.items.push(TreeItem { key, anchor, item });
     }
@@ -92,13 +127,296 @@ fn slot_of(key: &str) -> u32 {
     (h.finish() & 0xffff_ffff) as u32
 }
 
+/// Moves every span of a syntax node by a function (to re-anchor an item parsed as part of
+/// its file: spans relative to the item's start, under the item's anchor).
+trait Rebase {
+    fn rebase(&mut self, f: &dyn Fn(Span) -> Span);
+}
+
+impl Rebase for Span {
+    fn rebase(&mut self, f: &dyn Fn(Span) -> Span) {
+        *self = f(*self);
+    }
+}
+
+impl<T: Rebase> Rebase for Vec<T> {
+    fn rebase(&mut self, f: &dyn Fn(Span) -> Span) {
+        for x in self {
+            x.rebase(f);
+        }
+    }
+}
+
+impl<T: Rebase> Rebase for Option<T> {
+    fn rebase(&mut self, f: &dyn Fn(Span) -> Span) {
+        if let Some(x) = self {
+            x.rebase(f);
+        }
+    }
+}
+
+impl<T> Rebase for (T, Span) {
+    fn rebase(&mut self, f: &dyn Fn(Span) -> Span) {
+        self.1.rebase(f);
+    }
+}
+
+impl Rebase for Name {
+    fn rebase(&mut self, f: &dyn Fn(Span) -> Span) {
+        let Name { text: _, span } = self;
+        span.rebase(f);
+    }
+}
+
+impl Rebase for Str {
+    fn rebase(&mut self, f: &dyn Fn(Span) -> Span) {
+        let Str { value: _, span } = self;
+        span.rebase(f);
+    }
+}
+
+impl Rebase for Item {
+    fn rebase(&mut self, f: &dyn Fn(Span) -> Span) {
+        match self {
+            Item::Use(UseDecl { span, path, names }) => {
+                span.rebase(f);
+                path.rebase(f);
+                names.rebase(f);
+            }
+            Item::Workloads(WorkloadsDecl {
+                span,
+                globs,
+                namespace,
+            }) => {
+                span.rebase(f);
+                globs.rebase(f);
+                namespace.rebase(f);
+            }
+            Item::Namespace(NamespaceDecl {
+                span,
+                name,
+                isolate,
+            }) => {
+                span.rebase(f);
+                name.rebase(f);
+                isolate.rebase(f);
+            }
+            Item::Service(ServiceDecl {
+                span,
+                name,
+                namespace,
+                selects,
+                ports,
+                isolate,
+                broken: _,
+            }) => {
+                span.rebase(f);
+                name.rebase(f);
+                namespace.rebase(f);
+                selects.rebase(f);
+                ports.rebase(f);
+                isolate.rebase(f);
+            }
+            Item::Group(GroupDecl { span, name, set }) => {
+                span.rebase(f);
+                name.rebase(f);
+                set.rebase(f);
+            }
+            Item::External(ExternalDecl {
+                span,
+                name,
+                blocks,
+                except,
+            }) => {
+                span.rebase(f);
+                name.rebase(f);
+                blocks.rebase(f);
+                except.rebase(f);
+            }
+            Item::Port(d) => d.rebase(f),
+            Item::Cluster(ClusterDecl {
+                span,
+                keyword,
+                ranges,
+            }) => {
+                span.rebase(f);
+                keyword.rebase(f);
+                for ClusterRanges {
+                    span,
+                    kind: _,
+                    cidrs,
+                } in ranges
+                {
+                    span.rebase(f);
+                    cidrs.rebase(f);
+                }
+            }
+            Item::Test(TestDecl {
+                span,
+                name,
+                assertions,
+            }) => {
+                span.rebase(f);
+                name.rebase(f);
+                for Assertion {
+                    span,
+                    expect_allowed: _,
+                    from,
+                    to,
+                } in assertions
+                {
+                    span.rebase(f);
+                    from.rebase(f);
+                    to.rebase(f);
+                }
+            }
+            Item::Connection(Connection {
+                span,
+                sources,
+                targets,
+            }) => {
+                span.rebase(f);
+                sources.rebase(f);
+                targets.rebase(f);
+            }
+        }
+    }
+}
+
+impl Rebase for Isolate {
+    fn rebase(&mut self, f: &dyn Fn(Span) -> Span) {
+        let Isolate { span, directions } = self;
+        span.rebase(f);
+        directions.rebase(f);
+    }
+}
+
+impl Rebase for PortDecl {
+    fn rebase(&mut self, f: &dyn Fn(Span) -> Span) {
+        let PortDecl { span, name, values } = self;
+        span.rebase(f);
+        name.rebase(f);
+        for PortValue {
+            span,
+            start: _,
+            end: _,
+            protocol,
+        } in values
+        {
+            span.rebase(f);
+            protocol.rebase(f);
+        }
+    }
+}
+
+impl Rebase for Selector {
+    fn rebase(&mut self, f: &dyn Fn(Span) -> Span) {
+        let Selector { span, requirements } = self;
+        span.rebase(f);
+        for Requirement { span, key, op } in requirements {
+            span.rebase(f);
+            key.rebase(f);
+            match op {
+                ReqOp::Eq(v) | ReqOp::Ne(v) => v.rebase(f),
+                ReqOp::In(vs) | ReqOp::NotIn(vs) => vs.rebase(f),
+                ReqOp::Exists | ReqOp::NotExists => {}
+            }
+        }
+    }
+}
+
+impl Rebase for PodSet {
+    fn rebase(&mut self, f: &dyn Fn(Span) -> Span) {
+        match self {
+            PodSet::Pods {
+                span,
+                selector,
+                scope,
+            } => {
+                span.rebase(f);
+                selector.rebase(f);
+                scope.rebase(f);
+            }
+            PodSet::Namespace { span, name } => {
+                span.rebase(f);
+                name.rebase(f);
+            }
+            PodSet::Namespaces { span, selector } => {
+                span.rebase(f);
+                selector.rebase(f);
+            }
+        }
+    }
+}
+
+impl Rebase for Scope {
+    fn rebase(&mut self, f: &dyn Fn(Span) -> Span) {
+        match self {
+            Scope::Namespace(n) => n.rebase(f),
+            Scope::Namespaces { span, selector } => {
+                span.rebase(f);
+                selector.rebase(f);
+            }
+            Scope::Cluster(span) => span.rebase(f),
+        }
+    }
+}
+
+impl Rebase for CidrItem {
+    fn rebase(&mut self, f: &dyn Fn(Span) -> Span) {
+        match self {
+            CidrItem::Cidr(s) => s.rebase(f),
+            CidrItem::Name(n) => n.rebase(f),
+        }
+    }
+}
+
+impl Rebase for Peer {
+    fn rebase(&mut self, f: &dyn Fn(Span) -> Span) {
+        match self {
+            Peer::Ref(n) => n.rebase(f),
+            Peer::Set(s) => s.rebase(f),
+            Peer::Cluster(s) | Peer::Services(s) => s.rebase(f),
+            Peer::Narrowed { span, name, scope } => {
+                span.rebase(f);
+                name.rebase(f);
+                scope.rebase(f);
+            }
+        }
+    }
+}
+
+impl Rebase for Target {
+    fn rebase(&mut self, f: &dyn Fn(Span) -> Span) {
+        let Target { span, peer, ports } = self;
+        span.rebase(f);
+        peer.rebase(f);
+        if let Some(ports) = ports {
+            for PortItem {
+                span,
+                kind,
+                protocol,
+            } in ports
+            {
+                span.rebase(f);
+                protocol.rebase(f);
+                match kind {
+                    PortItemKind::Name(n) => n.rebase(f),
+                    PortItemKind::PodPort(s) => s.rebase(f),
+                    PortItemKind::Any | PortItemKind::Number(_) | PortItemKind::Range(..) => {}
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn tree(text: &str) -> ItemTree {
         let parsed = parse(FileId(3), text);
-        item_tree(FileId(3), text, &parsed.ast.items)
+        item_tree(FileId(3), text, &parsed)
     }
 
     #[test]
