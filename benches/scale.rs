@@ -173,7 +173,7 @@ fn one_size(size: usize, layout: Manifests) {
     });
     let (_, t_manifests) = timed(|| db::manifests(&dbase, ws).workloads.len());
     let (_, t_resolve) = timed(|| db::resolved(&dbase, ws).diagnostics.len());
-    let (checked, t_check) = timed(|| db::checked(&dbase, ws).len());
+    let (checked, t_check) = timed(|| db::checks(&dbase, ws).len());
     let (_, t_lower) = timed(|| db::lowered(&dbase, ws).diagnostics.len());
     let (policies, t_opt) = timed(|| db::optimized(&dbase, ws).len());
     let (emitted, t_emit) = timed(|| db::emitted(&dbase, ws).clone());

@@ -6,7 +6,8 @@
 //! refused with a message that quotes nothing of the file.
 
 use netpol_compiler::db::{self, Database, Workspace};
-use netpol_compiler::diagnostic::{Code, Diagnostic};
+use netpol_compiler::diagnostic::Diagnostic;
+use netpol_compiler::k8s::requested::{ExpandError, Matched, load_requested};
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::io::Read;
@@ -491,62 +492,36 @@ pub fn load_manifests(
     cli_globs: &[String],
 ) -> Result<(ManifestInputs, Vec<Diagnostic>), String> {
     let mut seen: HashSet<PathBuf> = HashSet::new();
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    for req in db::workload_requests(db, ws) {
-        let dir = program
-            .files
-            .iter()
-            .find(|f| f.rel == req.file_path)
-            .map(|f| f.dir.clone())
-            .unwrap_or_default();
-        let pattern = dir.join(&req.pattern);
-        let pattern = pattern.to_string_lossy();
-        let matched = match guard.expand(&pattern) {
-            Ok(m) => m,
-            Err(e) => {
-                errors.push(
-                    Diagnostic::new(
-                        Code::NoManifests,
-                        req.span,
-                        format!("`{}` cannot be read", req.pattern),
-                    )
-                    .label(e),
-                );
-                continue;
+    let (found, errors) = load_requested(
+        db::workload_requests(db, ws),
+        |req| {
+            let dir = program
+                .files
+                .iter()
+                .find(|f| f.rel == req.file_path)
+                .map(|f| f.dir.clone())
+                .unwrap_or_default();
+            let pattern = dir.join(&req.pattern).to_string_lossy().into_owned();
+            let files = guard.expand(&pattern).map_err(ExpandError::Unreadable)?;
+            Ok(Matched {
+                looked_for: pattern,
+                files,
+            })
+        },
+        // Read each real file once, whatever path reached it.
+        |p| {
+            let real = guard.confine(p)?;
+            if seen.insert(real) {
+                guard.read(p).map(Some)
+            } else {
+                Ok(None)
             }
-        };
-        if matched.is_empty() {
-            errors.push(
-                Diagnostic::new(
-                    Code::NoManifests,
-                    req.span,
-                    format!("no file matches `{}`", req.pattern),
-                )
-                .label("this pattern matches nothing")
-                .help(format!(
-                    "patterns are relative to the folder of the file: looked for `{pattern}`"
-                )),
-            );
-        }
-        for p in matched {
-            let read = guard.confine(&p).and_then(|real| {
-                if seen.insert(real) {
-                    guard.read(&p).map(Some)
-                } else {
-                    Ok(None)
-                }
-            });
-            match read {
-                Ok(Some(text)) => {
-                    out.push((p.display().to_string(), text, req.default_namespace.clone()))
-                }
-                Ok(None) => {}
-                Err(e) => errors
-                    .push(Diagnostic::new(Code::NoManifests, req.span, e).label("matched here")),
-            }
-        }
-    }
+        },
+    );
+    let mut out: ManifestInputs = found
+        .into_iter()
+        .map(|(p, text, ns)| (p.display().to_string(), text, ns))
+        .collect();
     for p in expand_cli_globs(guard, cli_globs, &mut seen)? {
         let text = guard.read(&p)?;
         out.push((p.display().to_string(), text, "default".to_string()));

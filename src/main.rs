@@ -171,9 +171,12 @@ netpol explain examples/shop --matrix --format json"
 program, printed on stdout. Compiling it gives policies that allow exactly the connections the input \
 allows, on every cluster. A policy that is invalid (an unknown field, a value the API server rejects) or \
 that netpol cannot say exactly is not imported: an error on stderr gives its file and line, the program \
-holds the others, and the exit code is 1. docs/import.md explains.\n\n\
+holds the others, and the exit code is 1. An ipBlock that overlaps the cluster's pod or Service ranges \
+(--pod-cidr and --service-cidr, else the common private ranges) is a warning on stderr: whether it matches \
+pod traffic depends on the network plugin. docs/import.md explains.\n\n\
 Examples:\n  netpol import policies/*.yaml > imported.netpol\n  \
-netpol import np.yaml --workloads 'k8s/*.yaml' > imported.netpol"
+netpol import np.yaml --workloads 'k8s/*.yaml' > imported.netpol\n  \
+netpol import np.yaml --pod-cidr 10.244.0.0/16 --service-cidr 10.96.0.0/12 > imported.netpol"
     )]
     Import {
         /// NetworkPolicy YAML files (several documents per file, `List` objects too).
@@ -183,6 +186,14 @@ netpol import np.yaml --workloads 'k8s/*.yaml' > imported.netpol"
         /// `workloads` line as given. Repeatable.
         #[arg(long = "workloads", value_name = "GLOB")]
         workloads: Vec<String>,
+        /// The cluster's pod range (kube-controller-manager's `--cluster-cidr`). Repeatable.
+        /// ipBlocks are checked against the given pod and Service ranges instead of the common
+        /// private ranges, and the program declares them in its `cluster` block.
+        #[arg(long = "pod-cidr", value_name = "CIDR")]
+        pod_cidr: Vec<String>,
+        /// The cluster's Service range (kube-apiserver's `--service-cluster-ip-range`). Repeatable.
+        #[arg(long = "service-cidr", value_name = "CIDR")]
+        service_cidr: Vec<String>,
     },
     /// Run the language server on stdin/stdout (for editors; docs/editors.md).
     #[command(
@@ -298,8 +309,13 @@ fn main() -> ExitCode {
             format,
             color,
         ),
-        Command::Import { files, workloads } => match files::Guard::for_cwd(&cli.allow_outside) {
-            Ok(guard) => import_cmd::run(&guard, &files, &workloads),
+        Command::Import {
+            files,
+            workloads,
+            pod_cidr,
+            service_cidr,
+        } => match files::Guard::for_cwd(&cli.allow_outside) {
+            Ok(guard) => import_cmd::run(&guard, &files, &workloads, &pod_cidr, &service_cidr),
             Err(e) => fail(e),
         },
         Command::Fmt { paths, check } => {

@@ -28,7 +28,7 @@ use netpol_compiler::k8s::eval::{
 use netpol_compiler::k8s::workloads::{Manifests, parse_manifests};
 use netpol_compiler::span::FileId;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -330,48 +330,36 @@ fn around(text: &str) -> Vec<IpAddr> {
     let Some((addr, len)) = parse_cidr(text) else {
         return Vec::new();
     };
-    match addr {
-        IpAddr::V4(a) => {
-            let bits = u32::from(a);
-            let mask = if len == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(len.min(32)))
-            };
-            let first = bits & mask;
-            let last = first | !mask;
-            [
-                first.wrapping_sub(1),
-                first,
-                first.wrapping_add(1),
-                last,
-                last.wrapping_add(1),
-            ]
-            .into_iter()
-            .map(|x| IpAddr::V4(x.into()))
-            .collect()
-        }
-        IpAddr::V6(a) => {
-            let bits = u128::from(a);
-            let mask = if len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - u32::from(len.min(128)))
-            };
-            let first = bits & mask;
-            let last = first | !mask;
-            [
-                first.wrapping_sub(1),
-                first,
-                first.wrapping_add(1),
-                last,
-                last.wrapping_add(1),
-            ]
-            .into_iter()
-            .map(|x| IpAddr::V6(x.into()))
-            .collect()
-        }
-    }
+    let (bits, width) = match addr {
+        IpAddr::V4(a) => (u128::from(u32::from(a)), 32),
+        IpAddr::V6(a) => (u128::from(a), 128),
+    };
+    let space = if width == 128 {
+        u128::MAX
+    } else {
+        (1u128 << width) - 1
+    };
+    let host = u32::from(len).min(width);
+    let mask = if host == 0 {
+        0
+    } else {
+        (space << (width - host)) & space
+    };
+    let first = bits & mask;
+    let last = first | (!mask & space);
+    [
+        first.wrapping_sub(1),
+        first,
+        first.wrapping_add(1),
+        last,
+        last.wrapping_add(1),
+    ]
+    .into_iter()
+    .map(|x| match addr {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from((x & space) as u32)),
+        IpAddr::V6(_) => IpAddr::V6(x.into()),
+    })
+    .collect()
 }
 
 fn externals(m: &Mentioned) -> Vec<IpAddr> {
@@ -673,21 +661,16 @@ fn every_recipe_explains_like_the_evaluator() {
         let cluster = clusters(&m).remove(0);
         std::fs::write(tmp.join("cluster.yaml"), manifests_yaml(&cluster)).unwrap();
         // The recipes and the temporary cluster are outside the repository: allowed explicitly.
-        let out = Command::new(env!("CARGO_BIN_EXE_netpol"))
-            .arg("--allow-outside")
-            .arg(&dir)
-            .arg("--allow-outside")
-            .arg(&*tmp)
-            .args(["explain", "--matrix", "--format", "json", "--policies"])
-            .arg(dir.join(&name))
-            .arg("--workloads")
-            .arg(tmp.join("cluster.yaml"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = netpol_testkit::output_ok(
+            Command::new(env!("CARGO_BIN_EXE_netpol"))
+                .arg("--allow-outside")
+                .arg(&dir)
+                .arg("--allow-outside")
+                .arg(&*tmp)
+                .args(["explain", "--matrix", "--format", "json", "--policies"])
+                .arg(dir.join(&name))
+                .arg("--workloads")
+                .arg(tmp.join("cluster.yaml")),
         );
         let entries: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
         assert!(!entries.is_empty(), "{name}: empty matrix");

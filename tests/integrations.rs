@@ -305,16 +305,11 @@ fn argocd_cmp_plugin_has_the_schema_fields_and_generates_the_policies() {
     );
     let s = scratch();
     let run = |argv: Vec<String>| {
-        let out = Command::new(&argv[0])
-            .current_dir(&s.root)
-            .args(&argv[1..])
-            .env("PATH", &s.path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{argv:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = netpol_testkit::output_ok(
+            Command::new(&argv[0])
+                .current_dir(&s.root)
+                .args(&argv[1..])
+                .env("PATH", &s.path),
         );
         String::from_utf8(out.stdout).unwrap()
     };
@@ -366,15 +361,10 @@ fn flux_applies_the_folder_that_compile_renders() {
     ) else {
         return;
     };
-    let out = Command::new(kustomize)
-        .current_dir(&s.root)
-        .args(["build", path])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = netpol_testkit::output_ok(
+        Command::new(kustomize)
+            .current_dir(&s.root)
+            .args(["build", path]),
     );
     let mut built = docs(&String::from_utf8(out.stdout).unwrap());
     let mut compiled = s.compile();

@@ -133,16 +133,11 @@ impl Scratch {
 
     /// `netpol compile ARGS` in the kustomization, as parsed objects.
     fn compile(&self, args: &[&str]) -> Vec<Value> {
-        let out = Command::new(env!("CARGO_BIN_EXE_netpol"))
-            .current_dir(&self.root)
-            .arg("compile")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = netpol_testkit::output_ok(
+            Command::new(env!("CARGO_BIN_EXE_netpol"))
+                .current_dir(&self.root)
+                .arg("compile")
+                .args(args),
         );
         objects(&String::from_utf8(out.stdout).unwrap())
     }

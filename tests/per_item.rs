@@ -2,6 +2,8 @@
 //! testkit's seeded random programs and every example program:
 //! - the diagnostics' name-clash pass (`policy_names`, which builds no rules) reports
 //!   exactly the diagnostics lowering reports, and names exactly the policies lowering makes;
+//! - the lints over the program's outline (no ports) find exactly what they find over the
+//!   whole resolved program;
 //! - a database that reached a program by edits (another program first, then the text of
 //!   this one, split across files or in one) gives the same diagnostics, rendered text and
 //!   YAML as a new database given the program at once.
@@ -18,7 +20,9 @@ use netpol_testkit as common;
 
 use common::random::{random_cluster, random_program};
 use netpol_compiler::backend::lower;
+use netpol_compiler::check::{self, ConnFacts, Outline};
 use netpol_compiler::db::{self, Database, Workspace};
+use netpol_compiler::resolve::hir::Def;
 
 const SEEDS: u64 = 150;
 /// Fewer for the edits: each builds three databases.
@@ -131,6 +135,65 @@ fn the_names_pass_agrees_with_lowering() {
         std::fs::read_to_string(common::root().join("tests/diagnostics/isolation.netpol")).unwrap();
     let (db, ws) = fresh(&vec![("isolation.netpol".into(), fixture)], "");
     assert!(names_agree("isolation.netpol", &db, ws) > 0);
+}
+
+/// The lints over the outline (services and connections without their ports, references
+/// reduced to what they refer to) against the lints over the whole resolved program: the
+/// same findings, so leaving the ports out of the outline loses nothing the lints read.
+fn lints_agree(name: &str, db: &Database, ws: Workspace) -> usize {
+    let resolved = db::resolved(db, ws);
+    let p = &resolved.program;
+    let mut used: Vec<Def> = Vec::new();
+    for r in &p.references {
+        if !used.contains(&r.def) {
+            used.push(r.def.clone());
+        }
+    }
+    let whole = Outline {
+        program: p.clone(),
+        facts: p.connections.iter().map(ConnFacts::of).collect(),
+        used,
+        unused_imports: resolved.unused_imports.clone(),
+    };
+    let cluster = db::cluster(db, ws);
+    let want = check::lints(&whole, cluster);
+    assert_eq!(db::lints(db, ws), &want, "{name}");
+    // And the outline is the program's, but for what it leaves out.
+    let outline = db::outline(db, ws);
+    assert_eq!(outline.program.services.len(), p.services.len(), "{name}");
+    assert_eq!(
+        outline.program.connections.len(),
+        p.connections.len(),
+        "{name}"
+    );
+    want.len()
+}
+
+#[test]
+fn the_lints_of_the_outline_are_the_lints_of_the_program() {
+    let (_, yaml) = random_cluster();
+    let mut found = 0;
+    for seed in 0..SEEDS {
+        let (db, ws) = fresh(&vec![("random.netpol".into(), random_program(seed))], &yaml);
+        found += lints_agree(&format!("seed {seed}"), &db, ws);
+    }
+    for dir in common::example_dirs() {
+        let compiled = common::compile_dir(&dir);
+        found += lints_agree(&dir.display().to_string(), &compiled.db, compiled.ws);
+    }
+    // Every diagnostics fixture, with the manifests its `workloads` names.
+    let fixtures = common::root().join("tests/diagnostics");
+    for entry in std::fs::read_dir(&fixtures).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "netpol") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let compiled =
+                common::compile_files(vec![("fixture.netpol".into(), text)], Some(&fixtures));
+            found += lints_agree(&path.display().to_string(), &compiled.db, compiled.ws);
+        }
+    }
+    // The comparison is seen to compare findings, not two empty lists.
+    assert!(found > 0);
 }
 
 #[test]

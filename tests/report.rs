@@ -92,17 +92,11 @@ fn validate(python: &Path, schema: &Path, files: &[PathBuf]) {
         \x20       bad += 1\n\
         \x20       print(f, list(e.absolute_path), e.message)\n\
         sys.exit(1 if bad else 0)\n";
-    let out = Command::new(python)
-        .args(["-c", script])
-        .arg(schema)
-        .args(files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    netpol_testkit::output_ok(
+        Command::new(python)
+            .args(["-c", script])
+            .arg(schema)
+            .args(files),
     );
 }
 

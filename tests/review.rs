@@ -511,15 +511,10 @@ fn graph_html_lists_connections_and_policies_on_click() {
             .and_then(|s| s.split("</script>").next())
             .unwrap();
         let nodes: Vec<serde_json::Value> = serde_json::from_str(data).unwrap();
-        let out = Command::new("node")
-            .arg(common::root().join("tests/html/click.js"))
-            .arg(&page)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{rel}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = netpol_testkit::output_ok(
+            Command::new("node")
+                .arg(common::root().join("tests/html/click.js"))
+                .arg(&page),
         );
         let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(

@@ -27,15 +27,10 @@ fn compiled_examples() -> Vec<PathBuf> {
         .iter()
         .enumerate()
         .map(|(i, dir)| {
-            let out = Command::new(env!("CARGO_BIN_EXE_netpol"))
-                .args(["compile"])
-                .arg(dir)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
+            let out = netpol_testkit::output_ok(
+                Command::new(env!("CARGO_BIN_EXE_netpol"))
+                    .args(["compile"])
+                    .arg(dir),
             );
             let path = out_dir.join(format!("example-{i}.yaml"));
             std::fs::write(&path, out.stdout).unwrap();
@@ -50,16 +45,10 @@ fn output_validates_against_the_kubernetes_1_30_schema() {
         return;
     };
     let files = compiled_examples();
-    let out = Command::new(&validate)
-        .args(["-k", "1.30.0", "--strict", "--quiet"])
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    netpol_testkit::output_ok(
+        Command::new(&validate)
+            .args(["-k", "1.30.0", "--strict", "--quiet"])
+            .args(&files),
     );
     // The validator really validates: an unknown field fails.
     let bad = std::env::temp_dir().join(format!("netpol-schema-bad-{}.yaml", std::process::id()));
@@ -93,15 +82,10 @@ fn a_yaml_1_1_reader_sees_strings() {
         ));
     }
     std::fs::write(dir.join("traps.netpol"), src).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_netpol"))
-        .current_dir(&dir)
-        .args(["compile", "traps.netpol", "-o", "out.yaml"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    netpol_testkit::output_ok(
+        Command::new(env!("CARGO_BIN_EXE_netpol"))
+            .current_dir(&dir)
+            .args(["compile", "traps.netpol", "-o", "out.yaml"]),
     );
     let mut files = compiled_examples();
     files.push(dir.join("out.yaml"));
@@ -126,16 +110,5 @@ for f in sys.argv[1:]:
         n += 1
 print(n, "documents read as YAML 1.1")
 "#;
-    let out = Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    netpol_testkit::output_ok(Command::new(&python).arg("-c").arg(script).args(&files));
 }

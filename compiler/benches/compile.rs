@@ -64,20 +64,51 @@ fn percentile(times: &mut [Duration], p: f64) -> Duration {
     times.get(i).copied().unwrap_or_default()
 }
 
-/// Runs `edits` edits of the middle file and times the diagnostics after each.
-fn re_check(n: usize, files: &[(String, String)], edit: impl Fn(usize) -> String) -> (f64, f64) {
+/// Runs `edits` edits of the middle file and times the diagnostics after each; prints (to
+/// stderr) where a re-check spends its time, query by query (p50 of each).
+fn re_check(
+    n: usize,
+    what: &str,
+    files: &[(String, String)],
+    edit: impl Fn(usize) -> String,
+) -> (f64, f64) {
     let mut db = Database::default();
     let ws = db.workspace(files.to_vec());
     let _ = db::diagnostics(&db, ws);
     let path = format!("part{:03}.netpol", n.div_ceil(PER_FILE) / 2);
     let mut times = Vec::new();
+    let mut stages: Vec<(&str, Vec<Duration>)> = Vec::new();
     for k in 0..EDITS {
         let text = edit(k);
         let t = Instant::now();
         db.set_file(&path, text);
+        let mut last = Duration::ZERO;
+        let mut stage = |name: &'static str, at: Duration| {
+            match stages.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, v)) => v.push(at - last),
+                None => stages.push((name, vec![at - last])),
+            }
+            last = at;
+        };
+        stage("set_file", t.elapsed());
+        for f in ws.files(&db) {
+            let _ = db::file_items(&db, *f);
+        }
+        stage("parse+items", t.elapsed());
+        let _ = db::program_diagnostics(&db, ws);
+        stage("program diagnostics", t.elapsed());
         let _ = db::diagnostics(&db, ws).len();
+        stage("diagnostics", t.elapsed());
         times.push(t.elapsed());
     }
+    let stages: Vec<String> = stages
+        .iter_mut()
+        .map(|(name, v)| format!("{name} {:.2}ms", ms(percentile(v, 0.5))))
+        .collect();
+    eprintln!(
+        "  {n} services, {what} re-check p50 by stage: {}",
+        stages.join(", ")
+    );
     (
         ms(percentile(&mut times, 0.5)),
         ms(percentile(&mut times, 0.95)),
@@ -132,7 +163,7 @@ fn main() {
         let _ = db::resolved(&db, ws);
         stages.push(("resolve", t.elapsed()));
         let t = Instant::now();
-        let _ = db::checked(&db, ws);
+        let _ = db::checks(&db, ws);
         stages.push(("check", t.elapsed()));
         let t = Instant::now();
         let _ = db::policy_names(&db, ws);
@@ -158,7 +189,7 @@ fn main() {
         let chunk = n.div_ceil(PER_FILE) / 2;
         let middle = chunk * PER_FILE + PER_FILE / 2;
         // One character inside one service: its port number, 8080 <-> 8081.
-        let one_char = re_check(n, &files, |k| {
+        let one_char = re_check(n, "1-char", &files, |k| {
             file_text(
                 n,
                 chunk,
@@ -172,10 +203,10 @@ fn main() {
                 "",
             )
         });
-        let comment = re_check(n, &files, |k| {
+        let comment = re_check(n, "comment", &files, |k| {
             file_text(n, chunk, |_| 8080, &format!("// note {}\n", k % 2))
         });
-        let add = re_check(n, &files, |k| {
+        let add = re_check(n, "add-connection", &files, |k| {
             let extra = if k % 2 == 0 {
                 format!("s{middle} -> s{}:http\n", (middle + 7) % n)
             } else {

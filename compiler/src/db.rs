@@ -3,11 +3,12 @@
 //!
 //! ```text
 //! SourceFile ─parse─▶ Parsed ─item_tree─▶ ItemTree ─┬─ file_items (position-free) ─┬─ file_declarations ─▶ declarations
-//!   (program,            │ (comments, errors:        └─ item_positions (the edge)   └─ file_item_refs (one Item each)
-//!    stdlib)             │  fmt, file_diagnostics)                                     │
+//!   (program,            │ (comments: fmt;           └─ item_positions (the edge)   └─ file_item_refs (one Item each)
+//!    stdlib)             └─ syntax_errors)                                            │ program_items
 //!                                                  resolve_item(item) ◀── service_def ◀─┘ (and declarations)
-//! SourceFile ─manifest─▶ Manifests ─cluster (position-free)─▶ resolved ─▶ checked, policy_names ─▶ diagnostics
-//!   (manifest)                                                   └─▶ lowered ─▶ optimized ─▶ emitted
+//!                                                     ├─▶ check_item ─▶ item_diagnostics ─────────────┐
+//! SourceFile ─manifest─▶ Manifests ─cluster ─▶ (both) └─▶ item_outline ─▶ outline ─▶ lints, policy_names ─▶ program_diagnostics ─▶ diagnostics
+//!   (manifest)                                  resolved ─▶ lowered ─▶ optimized ─▶ emitted
 //! ```
 //!
 //! Inputs: a [`SourceFile`] per file (its identity: set with [`Database::set_file`],
@@ -22,7 +23,7 @@ use crate::backend::emit;
 use crate::backend::ir::Policies;
 use crate::backend::lower::{self, Lowered};
 use crate::backend::opt;
-use crate::check;
+use crate::check::{self, IsolatedServices, ItemOutline, Outline, PeerView};
 use crate::diagnostic::{Diagnostic, Label, RenderFile, render, sort_diagnostics};
 use crate::k8s::workloads::{self, Manifests};
 use crate::resolve::hir::Service;
@@ -110,6 +111,12 @@ impl Db for Database {}
 #[salsa::tracked(returns(ref))]
 pub fn parse(db: &dyn Db, file: SourceFile) -> Parsed {
     syntax::parse(file.id(db), file.text(db))
+}
+
+/// A file's syntax errors (equal across edits that leave them where they were).
+#[salsa::tracked(returns(ref))]
+pub fn syntax_errors(db: &dyn Db, file: SourceFile) -> Vec<Diagnostic> {
+    parse(db, file).errors.clone()
 }
 
 #[salsa::tracked(returns(ref))]
@@ -310,23 +317,133 @@ pub fn service_def<'db>(db: &'db dyn Db, ws: Workspace, item: Item<'db>) -> Opti
 /// declarations and every item's resolution, in source order.
 #[salsa::tracked(returns(ref))]
 pub fn resolved(db: &dyn Db, ws: Workspace) -> Resolved {
-    let mut items: Vec<&ItemResolution> = Vec::new();
+    let items = program_items(db, ws)
+        .iter()
+        .map(|item| resolve_item(db, ws, *item));
+    resolve::assemble(declarations(db, ws), items)
+}
+
+/// The services, connections and tests of the program, in source order.
+#[salsa::tracked(returns(ref))]
+pub fn program_items(db: &dyn Db, ws: Workspace) -> Vec<Item<'_>> {
+    let mut out = Vec::new();
     for f in ws.files(db) {
         for item in &file_item_refs(db, *f).items {
             if matches!(
                 item.tree(db).item,
                 ast::Item::Service(_) | ast::Item::Connection(_) | ast::Item::Test(_)
             ) {
-                items.push(resolve_item(db, ws, *item));
+                out.push(*item);
             }
         }
     }
-    resolve::assemble(declarations(db, ws), items.into_iter())
+    out
 }
 
+/// What the lints and policy naming read of one item ([`check::ItemOutline`]): equal, and
+/// so backdated, across edits of its ports or of positions inside it.
 #[salsa::tracked(returns(ref))]
-pub fn checked(db: &dyn Db, ws: Workspace) -> Vec<Diagnostic> {
-    check::check(resolved(db, ws), manifests(db, ws))
+pub fn item_outline<'db>(db: &'db dyn Db, ws: Workspace, item: Item<'db>) -> ItemOutline {
+    check::outline_item(resolve_item(db, ws, item))
+}
+
+/// The program as the lints and policy naming read it: the declarations and every item's
+/// outline, in source order. It runs again only when an outline changed.
+#[salsa::tracked(returns(ref))]
+pub fn outline(db: &dyn Db, ws: Workspace) -> Outline {
+    let decls = declarations(db, ws);
+    let mut out = Outline {
+        program: decls.program().clone(),
+        ..Outline::default()
+    };
+    for r in &decls.program().references {
+        if !out.used.contains(&r.def) {
+            out.used.push(r.def.clone());
+        }
+    }
+    let outlines: Vec<&ItemOutline> = program_items(db, ws)
+        .iter()
+        .map(|item| item_outline(db, ws, *item))
+        .collect();
+    for o in &outlines {
+        if let Some(s) = &o.service {
+            out.program.services.push(s.clone());
+        }
+        for (c, facts) in &o.connections {
+            out.program.connections.push(c.clone());
+            out.facts.push(*facts);
+        }
+        for d in &o.refers_to {
+            if !out.used.contains(d) {
+                out.used.push(d.clone());
+            }
+        }
+    }
+    out.unused_imports = resolve::unused_imports(decls, outlines.iter().map(|o| &o.used));
+    out
+}
+
+/// The first services isolated in each direction, as a `cluster` peer's help names them.
+#[salsa::tracked(returns(ref))]
+pub fn isolated_services(db: &dyn Db, ws: Workspace) -> IsolatedServices {
+    IsolatedServices::of(&outline(db, ws).program.services)
+}
+
+/// The checks of one item against the workloads ([`check::item`]): they read the item's
+/// resolution, the outlines of the services it names, and the cluster.
+#[salsa::tracked(returns(ref))]
+pub fn check_item<'db>(db: &'db dyn Db, ws: Workspace, item: Item<'db>) -> Vec<Diagnostic> {
+    let r = resolve_item(db, ws, item);
+    let cluster = cluster(db, ws);
+    let mut out = Vec::new();
+    if let Some((_, svc)) = &r.service {
+        out.extend(check::check_service(svc, cluster));
+    }
+    if !r.program.connections.is_empty() {
+        let decls = declarations(db, ws);
+        let service = |i: usize| -> Option<&Service> {
+            let service = item_at(db, ws, decls.service_anchor(i)?)?;
+            item_outline(db, ws, service).service.as_ref()
+        };
+        let view = PeerView {
+            declarations: decls.program(),
+            service: &service,
+        };
+        let isolated = || isolated_services(db, ws).clone();
+        out.extend(check::check_connections(
+            &r.program.connections,
+            &r.program.references,
+            &view,
+            &isolated,
+            cluster,
+        ));
+    }
+    out
+}
+
+/// One item's diagnostics: its resolution's and its checks'.
+#[salsa::tracked(returns(ref))]
+pub fn item_diagnostics<'db>(db: &'db dyn Db, ws: Workspace, item: Item<'db>) -> Vec<Diagnostic> {
+    let mut out = resolve_item(db, ws, item).diagnostics.clone();
+    out.extend(check_item(db, ws, item).iter().cloned());
+    out
+}
+
+/// Every finding of the checks and lints (what `check::item` and `check::lints` report),
+/// item by item then the lints: for benches and tools that look at the checks alone.
+pub fn checks(db: &dyn Db, ws: Workspace) -> Vec<Diagnostic> {
+    let mut out: Vec<Diagnostic> = program_items(db, ws)
+        .iter()
+        .flat_map(|item| check_item(db, ws, *item).iter().cloned())
+        .collect();
+    out.extend(lints(db, ws).iter().cloned());
+    out
+}
+
+/// The program-wide lints and the checks of the declarations, over the [`outline`].
+#[salsa::tracked(returns(ref))]
+pub fn lints(db: &dyn Db, ws: Workspace) -> Vec<Diagnostic> {
+    check::lints(outline(db, ws), cluster(db, ws))
 }
 
 #[salsa::tracked(returns(ref))]
@@ -338,7 +455,9 @@ pub fn lowered(db: &dyn Db, ws: Workspace) -> Lowered {
 /// this, never [`lowered`].
 #[salsa::tracked(returns(ref))]
 pub fn policy_names(db: &dyn Db, ws: Workspace) -> Vec<Diagnostic> {
-    lower::policy_names(&resolved(db, ws).program, cluster(db, ws)).diagnostics
+    let outline = outline(db, ws);
+    let has_ports: Vec<bool> = outline.facts.iter().map(|f| f.has_ports).collect();
+    lower::policy_names_of(&outline.program, &has_ports, cluster(db, ws)).diagnostics
 }
 
 #[salsa::tracked(returns(ref))]
@@ -350,8 +469,11 @@ pub fn optimized(db: &dyn Db, ws: Workspace) -> Policies {
 /// attached.
 #[salsa::tracked(returns(ref))]
 pub fn program_diagnostics(db: &dyn Db, ws: Workspace) -> Vec<Diagnostic> {
-    let mut out = resolved(db, ws).diagnostics.clone();
-    out.extend(checked(db, ws).iter().cloned());
+    let mut out = declarations(db, ws).diagnostics().to_vec();
+    for item in program_items(db, ws) {
+        out.extend(item_diagnostics(db, ws, *item).iter().cloned());
+    }
+    out.extend(lints(db, ws).iter().cloned());
     out.extend(policy_names(db, ws).iter().cloned());
     out
 }
@@ -366,7 +488,7 @@ pub fn diagnostics_by_file(db: &dyn Db, ws: Workspace) -> BTreeMap<FileId, Vec<D
         .iter()
         .chain(ws.stdlib(db).iter().map(|(_, f)| f))
     {
-        parse(db, *f).errors.iter().cloned().for_each(&mut add);
+        syntax_errors(db, *f).iter().cloned().for_each(&mut add);
     }
     for m in ws.manifests(db) {
         manifest(db, *m).errors.iter().cloned().for_each(&mut add);
@@ -736,15 +858,7 @@ impl Database {
     /// Renders diagnostics as plain codespan text.
     pub fn render(&self, ws: Workspace, diags: &[Diagnostic]) -> String {
         let files = self.all_files(ws);
-        let render_files: Vec<RenderFile<'_>> = files
-            .iter()
-            .map(|(id, path, text)| RenderFile {
-                id: *id,
-                path,
-                text,
-            })
-            .collect();
-        render(diags, &render_files)
+        render(diags, &RenderFile::all(&files))
     }
 
     /// Every file of the workspace as (id, path, text).

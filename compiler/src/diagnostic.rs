@@ -96,6 +96,8 @@ codes! {
     UnsatisfiableSelector = "E024",
     /// a `workloads` pattern that matches no file, or a file that cannot be read
     NoManifests = "E025",
+    /// two ranges of the `cluster` block that overlap
+    ClusterRangesOverlap = "E026",
     /// a port number that no container of the destination exposes
     PortNotExposed = "W101",
     /// a namespace that no workload manifest mentions
@@ -120,6 +122,8 @@ codes! {
     IngressBackendNotAllowed = "W111",
     /// a group that spans every namespace, in a program that isolates several
     GroupSpansTenants = "W112",
+    /// an address block that overlaps the cluster's pod or Service ranges
+    BlockOverlapsCluster = "W113",
 }
 
 impl Code {
@@ -210,6 +214,20 @@ pub struct RenderFile<'a> {
     pub id: FileId,
     pub path: &'a str,
     pub text: &'a str,
+}
+
+impl<'a> RenderFile<'a> {
+    /// The files of a `(id, path, text)` table, as the renderer needs them.
+    pub fn all(files: &'a [(FileId, String, String)]) -> Vec<Self> {
+        files
+            .iter()
+            .map(|(id, path, text)| RenderFile {
+                id: *id,
+                path,
+                text,
+            })
+            .collect()
+    }
 }
 
 /// Renders diagnostics as codespan-reporting text without colour (the CLI adds colour

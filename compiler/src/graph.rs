@@ -15,7 +15,7 @@ use crate::resolve::hir::{self, Dirs, NsScope, PeerKind, PortSel, Program};
 use crate::span::Span;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -811,55 +811,48 @@ pub fn to_mermaid(g: &Graph) -> String {
 
 /// For the HTML page: each node's connections (in and out, with ports) and policies.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct NodeDetails {
-    pub id: String,
-    pub name: String,
-    pub kind: NodeKind,
-    pub namespace: Option<String>,
-    pub detail: String,
-    pub warnings: Vec<String>,
-    pub policies: Vec<String>,
+pub struct NodeDetails<'g> {
+    #[serde(flatten)]
+    pub node: &'g Node,
     pub connections: Vec<String>,
 }
 
-pub fn details(g: &Graph) -> Vec<NodeDetails> {
-    let name = |id: &str| {
-        g.nodes
-            .iter()
-            .find(|n| n.id == id)
-            .map(|n| match &n.namespace {
-                Some(ns) if n.kind == NodeKind::Service => format!("{ns}/{}", n.name),
-                _ => n.name.clone(),
-            })
-            .unwrap_or_default()
-    };
-    g.nodes
+pub fn details(g: &Graph) -> Vec<NodeDetails<'_>> {
+    let names: HashMap<&str, String> = g
+        .nodes
         .iter()
         .map(|n| {
-            let mut connections = Vec::new();
-            for e in &g.edges {
-                let status = match e.status {
-                    EdgeStatus::Same => "",
-                    EdgeStatus::Added => " (added)",
-                    EdgeStatus::Removed => " (removed)",
-                };
-                if e.from == n.id {
-                    connections.push(format!("-> {} on {}{status}", name(&e.to), e.label()));
-                }
-                if e.to == n.id {
-                    connections.push(format!("<- {} on {}{status}", name(&e.from), e.label()));
-                }
-            }
-            NodeDetails {
-                id: n.id.clone(),
-                name: n.name.clone(),
-                kind: n.kind,
-                namespace: n.namespace.clone(),
-                detail: n.detail.clone(),
-                warnings: n.warnings.clone(),
-                policies: n.policies.clone(),
-                connections,
-            }
+            let name = match &n.namespace {
+                Some(ns) if n.kind == NodeKind::Service => format!("{ns}/{}", n.name),
+                _ => n.name.clone(),
+            };
+            (n.id.as_str(), name)
+        })
+        .collect();
+    let name = |id: &str| names.get(id).cloned().unwrap_or_default();
+    let mut connections: HashMap<&str, Vec<String>> = HashMap::new();
+    for e in &g.edges {
+        let status = match e.status {
+            EdgeStatus::Same => "",
+            EdgeStatus::Added => " (added)",
+            EdgeStatus::Removed => " (removed)",
+        };
+        let label = e.label();
+        connections
+            .entry(e.from.as_str())
+            .or_default()
+            .push(format!("-> {} on {label}{status}", name(&e.to)));
+        // A loop (from == to) is listed both ways, `->` first.
+        connections
+            .entry(e.to.as_str())
+            .or_default()
+            .push(format!("<- {} on {label}{status}", name(&e.from)));
+    }
+    g.nodes
+        .iter()
+        .map(|n| NodeDetails {
+            node: n,
+            connections: connections.remove(n.id.as_str()).unwrap_or_default(),
         })
         .collect()
 }

@@ -18,26 +18,9 @@ pub fn allowed(
     protocol: Protocol,
     port: u16,
 ) -> bool {
-    side_allows(p, manifests, cluster, from, to, protocol, port, false)
-        && side_allows(p, manifests, cluster, to, from, protocol, port, true)
-}
-
-/// Does `holder`'s side allow it? `ingress`: holder is the destination.
-#[allow(clippy::too_many_arguments)]
-fn side_allows(
-    p: &Program,
-    manifests: &Manifests,
-    cluster: &Cluster,
-    holder: &Endpoint,
-    other: &Endpoint,
-    protocol: Protocol,
-    port: u16,
-    ingress: bool,
-) -> bool {
     let all: Vec<&Conn> = p.connections.iter().collect();
-    side(
-        p, &all, manifests, cluster, holder, other, protocol, port, ingress,
-    )
+    side(p, &all, manifests, cluster, from, to, protocol, port, false)
+        && side(p, &all, manifests, cluster, to, from, protocol, port, true)
 }
 
 /// One side of a connection, as the program decides it: `holder`'s egress (`ingress` false;

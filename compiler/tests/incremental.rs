@@ -82,16 +82,33 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 }
 
 /// Queries from name resolution on: what a firewall must keep from re-running.
-const PROGRAM: [&str; 8] = [
+const PROGRAM: [&str; 14] = [
     "declarations",
+    "program_items",
     "resolve_item",
     "resolved",
-    "checked",
+    "check_item",
+    "item_diagnostics",
+    "item_outline",
+    "outline",
+    "lints",
     "policy_names",
     "lowered",
     "optimized",
     "program_diagnostics",
+    "isolated_services",
 ];
+
+/// The queries run once per service, connection and test.
+const PER_ITEM: [&str; 4] = [
+    "resolve_item",
+    "check_item",
+    "item_diagnostics",
+    "item_outline",
+];
+
+/// What the lints and policy naming re-run: only when an item's outline changed.
+const LINTS: [&str; 3] = ["outline", "lints", "policy_names"];
 
 /// Asserts that the queries of `log` are exactly those of `reparse` and `rest`.
 fn assert_ran_exactly(log: Vec<String>, reparse: &[&str], rest: &[&str]) {
@@ -115,15 +132,19 @@ fn the_first_run_executes_every_stage_once() {
     )]);
     demand(&db, ws);
     let log = db.take_executed();
+    // No peer is `cluster`, so no check asks which services are isolated.
     for q in PROGRAM
         .iter()
-        .filter(|q| **q != "resolve_item")
+        .filter(|q| !PER_ITEM.contains(q) && **q != "isolated_services")
         .chain(&["emitted", "diagnostics"])
     {
         assert_eq!(count(&log, q), 1, "{q} in {log:?}");
     }
-    // One resolution per service, connection and test: web, api and two connections.
-    assert_eq!(count(&log, "resolve_item"), 4, "{log:?}");
+    assert_eq!(count(&log, "isolated_services"), 0, "{log:?}");
+    // Once per service, connection and test: web, api and two connections.
+    for q in PER_ITEM {
+        assert_eq!(count(&log, q), 4, "{q} in {log:?}");
+    }
 }
 
 #[test]
@@ -155,8 +176,9 @@ fn a_comment_edit_stops_at_the_item_tree() {
     for q in PROGRAM {
         assert!(!ran.contains(q), "{q} re-ran after a comment edit: {ran:?}");
     }
-    // Only the edited file is parsed again; its diagnostics (none) are equal, so the
-    // union is not rebuilt; the annotations follow the moved lines.
+    // Only the edited file is parsed again; its syntax errors (none) are equal, and no
+    // diagnostic has a position to move, so the union is not rebuilt; the annotations follow
+    // the moved lines.
     assert_eq!(
         ran,
         set(&[
@@ -165,7 +187,7 @@ fn a_comment_edit_stops_at_the_item_tree() {
             "file_items",
             "item_positions",
             "line_index",
-            "diagnostics_by_file",
+            "syntax_errors",
             "source_lines",
             "emitted",
         ])
@@ -193,25 +215,29 @@ fn a_comment_edit_between_items_that_moves_no_line_re_emits_nothing() {
     assert_eq!(before, after);
 }
 
-/// What an edit of the text of `services.netpol` always re-runs before resolution: its
-/// parse and item tree, and the per-file queries over them (which backdate).
-const REPARSE: [&str; 7] = [
+/// What an edit of the text of an item of `services.netpol` always re-runs before
+/// resolution: its parse and item tree, the per-file queries over them, and the list of the
+/// program's items (which backdate).
+const REPARSE: [&str; 9] = [
     "parse",
     "item_tree",
     "file_items",
     "item_positions",
     "line_index",
+    "syntax_errors",
     "file_item_refs",
     "file_declarations",
+    "program_items",
 ];
 
 #[test]
 fn a_comment_inside_an_item_re_resolves_that_item_only() {
     let (mut db, ws) = setup();
     let before = demand(&db, ws);
-    // Spans inside the service move relative to its start: its resolution runs again, and
-    // lowering finds the same policies; the items after it moved a line down, so the
-    // annotations are written again.
+    // Spans inside the service move relative to its start: its resolution, checks and
+    // outline run again, and so do the lints and naming (its selector's span is in the
+    // outline); the diagnostics and lowering's policies are equal; the items after it moved
+    // a line down, so the annotations are written again.
     db.set_file(
         "services.netpol",
         SERVICES.replace(
@@ -227,12 +253,14 @@ fn a_comment_inside_an_item_re_resolves_that_item_only() {
         &REPARSE,
         &[
             "resolve_item",
-            "resolved",
-            "checked",
+            "check_item",
+            "item_diagnostics",
+            "item_outline",
+            "outline",
+            "lints",
             "policy_names",
+            "resolved",
             "lowered",
-            "program_diagnostics",
-            "diagnostics_by_file",
             "source_lines",
             "emitted",
         ],
@@ -253,21 +281,21 @@ fn an_edit_inside_one_service_body_re_resolves_that_service_only() {
     // The service's own resolution, and no other item's: the declarations are equal, and
     // no connection reads the body of `web` (so its `service_def` was never asked for).
     assert_eq!(count(&log, "resolve_item"), 1, "{log:?}");
-    // Lowering's result is equal (positions are relative to the service), so nothing
-    // after it runs.
+    // Its selector's span changed length, so its outline changed and the lints and naming
+    // run again; its diagnostics (none) are equal, so the union is not rebuilt; lowering's
+    // result is equal (positions are relative to the service), so nothing after it runs.
+    for q in PER_ITEM {
+        assert_eq!(count(&log, q), 1, "{q}: {log:?}");
+    }
     assert_ran_exactly(
         log,
         &REPARSE,
         &[
-            "resolve_item",
-            "resolved",
-            "checked",
-            "policy_names",
-            "lowered",
-            "program_diagnostics",
-            "diagnostics_by_file",
-            "source_lines",
-        ],
+            &PER_ITEM[..],
+            &LINTS[..],
+            &["resolved", "lowered", "source_lines"],
+        ]
+        .concat(),
     );
     assert_eq!(before, after);
 }
@@ -281,7 +309,11 @@ fn a_port_number_change_re_resolves_the_service_and_the_connection_that_reads_it
     let log = db.take_executed();
     // `api` (its port changed) and `web -> api:http` (it reads the port); not `web`, not
     // `api -> kube-dns:dns`.
-    assert_eq!(count(&log, "resolve_item"), 2, "{log:?}");
+    // Both run their checks again, and their outlines, which are equal (a port number is
+    // not in an outline): no lint runs, nor policy naming.
+    for q in PER_ITEM {
+        assert_eq!(count(&log, q), 2, "{q}: {log:?}");
+    }
     assert_eq!(count(&log, "service_def"), 1, "{log:?}");
     // Same length: no item moved, so the source lines are equal. The diagnostics change:
     // the containers of `api` declare 8080, not 9090.
@@ -289,18 +321,19 @@ fn a_port_number_change_re_resolves_the_service_and_the_connection_that_reads_it
         log,
         &REPARSE,
         &[
-            "resolve_item",
-            "service_def",
-            "resolved",
-            "checked",
-            "policy_names",
-            "lowered",
-            "optimized",
-            "program_diagnostics",
-            "diagnostics_by_file",
-            "diagnostics",
-            "emitted",
-        ],
+            &PER_ITEM[..],
+            &[
+                "service_def",
+                "program_diagnostics",
+                "diagnostics_by_file",
+                "diagnostics",
+                "resolved",
+                "lowered",
+                "optimized",
+                "emitted",
+            ],
+        ]
+        .concat(),
     );
     assert_ne!(before.1, after.1);
     assert!(after.1.contains("port: 9090"), "{}", after.1);
@@ -322,22 +355,25 @@ fn adding_a_file_parses_only_that_file() {
     for q in &reparse {
         assert_eq!(count(&log, q), 1, "{q}: {log:?}");
     }
-    assert_eq!(count(&log, "resolve_item"), 6, "{log:?}");
+    for q in PER_ITEM {
+        assert_eq!(count(&log, q), 6, "{q}: {log:?}");
+    }
     assert_ran_exactly(
         log,
         &reparse,
         &[
-            "declarations",
-            "resolve_item",
-            "service_def",
-            "resolved",
-            "checked",
-            "policy_names",
-            "program_diagnostics",
-            "files_by_id",
-            "diagnostics_by_file",
-            "diagnostics",
-        ],
+            &PER_ITEM[..],
+            &LINTS[..],
+            &[
+                "declarations",
+                "service_def",
+                "program_diagnostics",
+                "files_by_id",
+                "diagnostics_by_file",
+                "diagnostics",
+            ],
+        ]
+        .concat(),
     );
     // The new service matches no workload: the file's own diagnostics say so.
     let more = db.file("more.netpol").unwrap();
@@ -366,15 +402,11 @@ fn a_manifest_edit_that_changes_no_label_or_port_re_resolves_nothing() {
         Vec::new(),
     );
     let after = demand(&db, ws);
+    // The checks read the cluster (no positions), so none runs again; the union reads the
+    // manifest's errors (none).
     assert_eq!(
         executed(&db),
-        set(&[
-            "manifest",
-            "manifests",
-            "cluster",
-            "checked",
-            "diagnostics_by_file",
-        ])
+        set(&["manifest", "manifests", "cluster", "diagnostics_by_file"])
     );
     assert_eq!(before, after);
 }
@@ -393,14 +425,21 @@ fn a_manifest_edit_that_changes_a_label_re_checks_but_re_resolves_nothing() {
     );
     let diags = db::diagnostics(&db, ws);
     // No item reads the workloads (every port is declared in the program), so resolution
-    // is not re-run; the checks and policy naming read them.
+    // is not re-run, nor the outlines; every item's checks, the lints and policy naming
+    // read them; only the checks of `api` find something new, so only its diagnostics are
+    // gathered again.
+    let log = db.take_executed();
+    assert_eq!(count(&log, "check_item"), 4, "{log:?}");
+    assert_eq!(count(&log, "item_diagnostics"), 1, "{log:?}");
     assert_eq!(
-        executed(&db),
+        log.into_iter().collect::<BTreeSet<_>>(),
         set(&[
             "manifest",
             "manifests",
             "cluster",
-            "checked",
+            "check_item",
+            "item_diagnostics",
+            "lints",
             "policy_names",
             "program_diagnostics",
             "diagnostics_by_file",

@@ -82,6 +82,9 @@ pub struct State {
     pub(crate) publishing: tokio::sync::Mutex<BTreeMap<PathBuf, crate::diagnostics::Published>>,
     /// The last `test` run of each program (from the last save).
     pub(crate) tests: Mutex<Vec<TestRun>>,
+    /// Held by a save while its `test` run is under way, so that the code lenses asked for
+    /// after the save show its results.
+    pub(crate) testing: tokio::sync::Mutex<()>,
     shut_down: Arc<AtomicBool>,
     /// Orders changes and the requests after them: tower-lsp-server runs handlers
     /// concurrently, but first polls them in the order the messages came, and this lock
@@ -113,6 +116,7 @@ impl<N: Notifier> Backend<N> {
                 session: Mutex::new(Session::default()),
                 publishing: tokio::sync::Mutex::new(BTreeMap::new()),
                 tests: Mutex::new(Vec::new()),
+                testing: tokio::sync::Mutex::new(()),
                 shut_down: Arc::new(AtomicBool::new(false)),
                 turn: tokio::sync::Mutex::new(()),
                 caps: Mutex::new(ClientCaps::default()),

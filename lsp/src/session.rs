@@ -9,7 +9,7 @@
 use crate::workspace;
 use netpol_compiler::db::{self, Database, EmittedPolicy, FileKind, Workspace};
 use netpol_compiler::diagnostic::Diagnostic;
-use netpol_compiler::k8s::requested::{Matched, load_requested};
+use netpol_compiler::k8s::requested::{ExpandError, Matched, load_requested};
 use netpol_compiler::k8s::workloads::Manifests;
 use netpol_compiler::resolve::hir;
 use netpol_compiler::span::{FileId, Span};
@@ -270,13 +270,14 @@ impl Session {
                     .parent()
                     .map(Path::to_path_buf)
                     .unwrap_or_else(|| root.clone());
-                let files = workspace::expand_glob(&dir, &req.pattern)?;
+                let files =
+                    workspace::expand_glob(&dir, &req.pattern).map_err(ExpandError::Invalid)?;
                 Ok(Matched {
                     looked_for: dir.join(&req.pattern).display().to_string(),
                     files,
                 })
             },
-            |p| workspace::read_text(p),
+            |p| workspace::read_text(p).map(Some),
         );
         let paths: Vec<PathBuf> = found.iter().map(|(p, _, _)| p.clone()).collect();
         let inputs = found

@@ -11,14 +11,7 @@ pub const MAX_SHOWN: usize = 200;
 
 /// Prints diagnostics on stderr with a closing count line.
 pub fn print(diags: &[Diagnostic], files: &FileTable, color: ColorChoice) {
-    let render: Vec<RenderFile<'_>> = files
-        .iter()
-        .map(|(id, path, text)| RenderFile {
-            id: *id,
-            path,
-            text,
-        })
-        .collect();
+    let render = RenderFile::all(files);
     let (cs_files, ids) = codespan_files(&render);
     let config = term::Config::default();
     let stream = StandardStream::stderr(color);

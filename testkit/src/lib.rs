@@ -33,6 +33,20 @@ pub fn run(bin: &str, dir: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// Runs `cmd` and returns its output; fails the test, showing the command, its stdout and its
+/// stderr, unless it exits 0.
+pub fn output_ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} exited with {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 pub fn root() -> PathBuf {
     // The workspace root: this crate lives in `testkit/`.
     Path::new(env!("CARGO_MANIFEST_DIR"))

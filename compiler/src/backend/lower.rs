@@ -55,16 +55,30 @@ pub struct Lowering<'a> {
 }
 
 pub fn lower(program: &Program, manifests: &Manifests) -> Lowered {
-    lowering(program, manifests, true)
+    lowering(program, manifests, None)
 }
 
 /// The policies lowering makes, with their names and pods but no grants, and the names it
 /// could not give (E021): what the diagnostics need, without building the rules.
 pub fn policy_names(program: &Program, manifests: &Manifests) -> Lowered {
-    lowering(program, manifests, false)
+    let has_ports: Vec<bool> = program
+        .connections
+        .iter()
+        .map(|c| !c.ports.is_empty())
+        .collect();
+    policy_names_of(program, &has_ports, manifests)
 }
 
-fn lowering(program: &Program, manifests: &Manifests, grants: bool) -> Lowered {
+/// [`policy_names`] of a program whose connections may be given without their ports:
+/// `has_ports[k]` says whether connection `k` has any, which is all that naming reads of
+/// them (the diagnostics name the policies of the program's outline, `check::Outline`).
+pub fn policy_names_of(program: &Program, has_ports: &[bool], manifests: &Manifests) -> Lowered {
+    lowering(program, manifests, Some(has_ports))
+}
+
+/// Lowers `program`; with `names_only` (which connections have ports), the policies'
+/// names and selections only, without grants.
+fn lowering(program: &Program, manifests: &Manifests, names_only: Option<&[bool]>) -> Lowered {
     let service_sets: Vec<PodSet> = program.services.iter().map(Service::pod_set).collect();
     let mut l = Lowering {
         program,
@@ -92,7 +106,7 @@ fn lowering(program: &Program, manifests: &Manifests, grants: bool) -> Lowered {
         units: BTreeMap::new(),
         unit_index: BTreeMap::new(),
         diagnostics: Vec::new(),
-        grants,
+        grants: names_only.is_none(),
     };
     for ns in program.namespaces.values() {
         if ns.isolate.any() {
@@ -124,8 +138,15 @@ fn lowering(program: &Program, manifests: &Manifests, grants: bool) -> Lowered {
         .iter()
         .map(|(ns, units)| (ns.clone(), UnitIndex::new(units)))
         .collect();
-    for conn in &program.connections {
-        l.connection(conn);
+    for (k, conn) in program.connections.iter().enumerate() {
+        match names_only {
+            Some(has_ports) => {
+                if has_ports.get(k).copied().unwrap_or(false) {
+                    l.sides(conn, &[]);
+                }
+            }
+            None => l.connection(conn),
+        }
     }
     let mut policies = l.policies;
     for (key, (ingress, egress)) in l.pending {
@@ -387,11 +408,15 @@ impl<'a> Lowering<'a> {
 
     fn connection(&mut self, conn: &'a Conn) {
         let ports = Self::rule_ports(&conn.ports);
-        if ports.is_empty() {
-            return;
+        if !ports.is_empty() {
+            self.sides(conn, &ports);
         }
-        self.side(conn, &conn.source, &conn.target, false, &ports);
-        self.side(conn, &conn.target, &conn.source, true, &ports);
+    }
+
+    /// The egress side of a connection, then its ingress side.
+    fn sides(&mut self, conn: &'a Conn, ports: &[RulePort]) {
+        self.side(conn, &conn.source, &conn.target, false, ports);
+        self.side(conn, &conn.target, &conn.source, true, ports);
     }
 
     /// Adds the grants for the isolated pods of `holder` (the source for egress, the target

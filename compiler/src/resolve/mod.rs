@@ -112,7 +112,21 @@ impl Declarations {
     pub fn service_anchor(&self, index: usize) -> Option<FileId> {
         self.services.get(index).map(|h| h.name_span.file)
     }
+
+    /// The namespaces, ports, groups and externals, and the references found in them (no
+    /// services, connections or tests).
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// What is wrong with the declarations themselves.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        &self.diagnostics
+    }
 }
+
+/// The names an item (or the declarations) used, by scope: what the unused-import lint reads.
+pub type Used = BTreeSet<(Option<String>, String)>;
 
 /// What one item (a service, a connection or a test) resolves to, positions relative to
 /// its anchor.
@@ -123,7 +137,14 @@ pub struct ItemResolution {
     /// The connections, tests and references of the item.
     pub program: Program,
     pub diagnostics: Vec<Diagnostic>,
-    used: BTreeSet<(Scope, String)>,
+    used: Used,
+}
+
+impl ItemResolution {
+    /// The names the item used.
+    pub fn used(&self) -> &Used {
+        &self.used
+    }
 }
 
 /// Services by index, as the item being resolved asks for them (the database answers with
@@ -187,6 +208,7 @@ pub fn declarations(files: &[FileAst<'_>], std: &[StdModule<'_>]) -> Declaration
         for item in &ast.items {
             match item {
                 ast::Item::Namespace(d) if scope.is_none() => r.namespace(d),
+                ast::Item::Cluster(d) if scope.is_none() => r.cluster(d),
                 ast::Item::Port(d) => r.port_decl(scope, d),
                 _ => {}
             }
@@ -270,7 +292,7 @@ pub fn assemble<'a>(
 ) -> Resolved {
     let mut program = decls.program.clone();
     let mut diagnostics = decls.diagnostics.clone();
-    let mut used = decls.used.clone();
+    let mut used = Vec::new();
     for item in items {
         if let Some((_, s)) = &item.service {
             program.services.push(s.clone());
@@ -283,24 +305,35 @@ pub fn assemble<'a>(
             .references
             .extend(item.program.references.iter().cloned());
         diagnostics.extend(item.diagnostics.iter().cloned());
-        used.extend(item.used.iter().cloned());
+        used.push(&item.used);
+    }
+    Resolved {
+        program,
+        diagnostics,
+        unused_imports: unused_imports(decls, used.into_iter()),
+    }
+}
+
+/// The imports no item uses (nor the declarations), given what each item used.
+pub fn unused_imports<'a>(
+    decls: &Declarations,
+    items: impl Iterator<Item = &'a Used>,
+) -> Vec<(String, Span)> {
+    let mut used = decls.used.clone();
+    for u in items {
+        used.extend(u.iter().cloned());
     }
     let is_used = |key: &str, module: &str| {
         used.iter().any(|(m, name)| {
             m.as_deref() == Some(module) && (name == key || key == format!("std::{module}"))
         })
     };
-    let unused_imports = decls
+    decls
         .imports
         .iter()
         .filter(|(key, i)| !is_used(key, &i.module))
         .map(|(n, i)| (n.clone(), i.span))
-        .collect();
-    Resolved {
-        program,
-        diagnostics,
-        unused_imports,
-    }
+        .collect()
 }
 
 impl<'a> Resolver<'a> {

@@ -3,6 +3,9 @@
 --
 --   require('netpol').setup({ cmd = { 'netpol', 'lsp' } })
 --
+-- The code lenses of `test` blocks are refreshed on InsertLeave and BufWritePost
+-- (`codelens = false` to leave that to your own config).
+--
 -- One server per root (the nearest folder above the file holding `.git`, else the file's
 -- folder), shared by every .netpol buffer under it.
 local M = {}
@@ -38,6 +41,18 @@ function M.setup(opts)
       end
       if id ~= nil then
         vim.lsp.buf_attach_client(args.buf, id)
+        -- The `test` blocks' code lenses. Defined after attaching, so that on a write they
+        -- are asked for after `didSave` (whose test run the server lets them wait for):
+        -- Neovim 0.7 cannot be asked by the server to refresh them. Not on BufEnter: 0.7
+        -- would ask before the server is up, and then never again.
+        if opts.codelens ~= false then
+          vim.api.nvim_create_autocmd({ 'InsertLeave', 'BufWritePost' }, {
+            buffer = args.buf,
+            callback = function()
+              vim.lsp.codelens.refresh()
+            end,
+          })
+        end
       end
     end,
   })

@@ -11,6 +11,9 @@ pub async fn handle<N: Notifier>(backend: &Backend<N>, params: lsp::DidSaveTextD
     let Some(path) = crate::requests::path_of(&params.text_document.uri) else {
         return;
     };
+    // Held until the run is stored: a code lens request that came after this save waits for
+    // it (the lock is taken on the first poll, in message order).
+    let running = backend.state.testing.lock().await;
     let ran = backend
         .query(path.clone(), |snap| {
             let results = snap.run_tests()?;
@@ -64,6 +67,7 @@ pub async fn handle<N: Notifier>(backend: &Backend<N>, params: lsp::DidSaveTextD
             tests.retain(|r| r.root != run.root);
             tests.push(run);
         }
+        drop(running);
         backend
             .client
             .log(format!("netpol test: {passed} passed, {failed} failed"))

@@ -10,7 +10,11 @@ pub async fn handle<N: Notifier>(
     backend: &Backend<N>,
     params: CodeLensParams,
 ) -> Result<Option<Vec<CodeLens>>> {
+    // A `test` run that a save started before this request finishes first (Neovim 0.7 asks
+    // for the lenses right after `didSave`, and cannot be told to ask again).
+    let running = backend.state.testing.lock().await;
     let runs = lock(&backend.state.tests).clone();
+    drop(running);
     on_file(backend, &params.text_document.uri, move |snap, file| {
         let run = runs
             .iter()

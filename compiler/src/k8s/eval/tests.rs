@@ -84,10 +84,6 @@ fn policies(yaml: &str) -> Vec<NetworkPolicy> {
     serde_saphyr::from_multiple(yaml).unwrap()
 }
 
-fn policy(yaml: &str) -> NetworkPolicy {
-    serde_saphyr::from_str(yaml).unwrap()
-}
-
 fn selector(yaml: &str) -> LabelSelector {
     serde_saphyr::from_str(yaml).unwrap()
 }
@@ -106,31 +102,36 @@ fn tcp(policies: &[NetworkPolicy], from: Endpoint, to: Endpoint, p: u16) -> bool
     allowed(policies, from, to, Protocol::Tcp, p)
 }
 
-/// A policy in x selecting x/a with the given ingress rules (YAML list, indented 2).
-fn xa_ingress(rules: &str) -> Vec<NetworkPolicy> {
+/// A policy named p in namespace x with the given spec (YAML mapping, indented 2).
+fn in_x(spec: &str) -> Vec<NetworkPolicy> {
     policies(&format!(
         "apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {{name: p, namespace: x}}
 spec:
-  podSelector: {{matchLabels: {{pod: a}}}}
-  policyTypes: [Ingress]
-  ingress:
-{rules}"
+{spec}"
+    ))
+}
+
+fn one_in_x(spec: &str) -> NetworkPolicy {
+    in_x(spec).remove(0)
+}
+
+fn types(ingress: bool, egress: bool) -> PolicyTypes {
+    PolicyTypes { ingress, egress }
+}
+
+/// A policy in x selecting x/a with the given ingress rules (YAML list, indented 2).
+fn xa_ingress(rules: &str) -> Vec<NetworkPolicy> {
+    in_x(&format!(
+        "  podSelector: {{matchLabels: {{pod: a}}}}\n  policyTypes: [Ingress]\n  ingress:\n{rules}"
     ))
 }
 
 /// A policy in x selecting x/a with the given egress rules (YAML list, indented 2).
 fn xa_egress(rules: &str) -> Vec<NetworkPolicy> {
-    policies(&format!(
-        "apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {{name: p, namespace: x}}
-spec:
-  podSelector: {{matchLabels: {{pod: a}}}}
-  policyTypes: [Egress]
-  egress:
-{rules}"
+    in_x(&format!(
+        "  podSelector: {{matchLabels: {{pod: a}}}}\n  policyTypes: [Egress]\n  egress:\n{rules}"
     ))
 }
 
@@ -328,40 +329,20 @@ fn label_syntax() {
 
 #[test]
 fn policy_types_default_to_ingress_only() {
-    let p = policy(
-        "apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: p, namespace: x}
-spec:
-  podSelector: {}
+    let p = one_in_x(
+        "  podSelector: {}
   ingress: [{}]",
     );
-    assert_eq!(
-        effective_policy_types(&p),
-        PolicyTypes {
-            ingress: true,
-            egress: false
-        }
-    );
+    assert_eq!(effective_policy_types(&p), types(true, false));
 }
 
 #[test]
 fn policy_types_default_adds_egress_for_non_empty_egress_list() {
-    let p = policy(
-        "apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: p, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
+    let p = one_in_x(
+        "  podSelector: {matchLabels: {pod: a}}
   egress: [{to: [{podSelector: {}}]}]",
     );
-    assert_eq!(
-        effective_policy_types(&p),
-        PolicyTypes {
-            ingress: true,
-            egress: true
-        }
-    );
+    assert_eq!(effective_policy_types(&p), types(true, true));
     // Ingress is isolated with no ingress rules: everything in is denied.
     let ps = vec![p];
     assert!(!tcp(&ps, XB, XA, 80));
@@ -372,92 +353,48 @@ spec:
 
 #[test]
 fn policy_types_default_ignores_empty_egress_list() {
-    let ps = policies(
-        "apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: p, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
+    let ps = in_x(
+        "  podSelector: {matchLabels: {pod: a}}
   egress: []",
     );
     let p = ps.first().unwrap();
     assert_eq!(p.spec.as_ref().unwrap().egress, Some(vec![]));
-    assert_eq!(
-        effective_policy_types(p),
-        PolicyTypes {
-            ingress: true,
-            egress: false
-        }
-    );
+    assert_eq!(effective_policy_types(p), types(true, false));
     assert!(tcp(&ps, XA, YA, 80));
     assert!(!tcp(&ps, YA, XA, 80));
 }
 
 #[test]
 fn explicit_empty_policy_types_is_defaulted_like_absent() {
-    let p = policy(
-        "apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: p, namespace: x}
-spec:
-  podSelector: {}
+    let p = one_in_x(
+        "  podSelector: {}
   policyTypes: []
   egress: [{}]",
     );
-    assert_eq!(
-        effective_policy_types(&p),
-        PolicyTypes {
-            ingress: true,
-            egress: true
-        }
-    );
+    assert_eq!(effective_policy_types(&p), types(true, true));
 }
 
 #[test]
 fn explicit_policy_types_are_used_as_written() {
-    let p = policy(
-        "apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: p, namespace: x}
-spec:
-  podSelector: {}
+    let p = one_in_x(
+        "  podSelector: {}
   policyTypes: [Egress, Ingress]",
     );
-    assert_eq!(
-        effective_policy_types(&p),
-        PolicyTypes {
-            ingress: true,
-            egress: true
-        }
-    );
-    let p = policy(
-        "apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: p, namespace: x}
-spec:
-  podSelector: {}
+    assert_eq!(effective_policy_types(&p), types(true, true));
+    let p = one_in_x(
+        "  podSelector: {}
   policyTypes: [Egress]
   ingress: [{}]",
     );
-    assert_eq!(
-        effective_policy_types(&p),
-        PolicyTypes {
-            ingress: false,
-            egress: true
-        }
-    );
+    assert_eq!(effective_policy_types(&p), types(false, true));
 }
 
 #[test]
 fn rules_of_a_direction_missing_from_policy_types_are_ignored() {
     // policyTypes [Egress] with an ingress section: x/a is not ingress-isolated, and the
     // ingress rule (only from x/b) has no effect.
-    let ps = policies(
-        "apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: p, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
+    let ps = in_x(
+        "  podSelector: {matchLabels: {pod: a}}
   policyTypes: [Egress]
   ingress: [{from: [{podSelector: {matchLabels: {pod: b}}}]}]
   egress: [{to: [{podSelector: {}}]}]",

@@ -1,0 +1,326 @@
+//! The checks of one item against the workloads: a service's selector and ports, a
+//! connection item's ports and broad peers. Each reads its own item's resolution and what
+//! it names (the pod sets of its peers), never the whole program, so the database runs
+//! them per item (`db::check_item`).
+
+use super::selector_checks;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::k8s::workloads::{Manifests, Workload, WorkloadIndex};
+use crate::resolve::hir::*;
+use crate::resolve::namespace_labels;
+use crate::span::Span;
+use std::collections::{BTreeSet, HashMap};
+
+/// What a connection's checks read of the rest of the program: the peers it names.
+pub struct PeerView<'a> {
+    /// The declarations' program: its groups and externals.
+    pub declarations: &'a Program,
+    /// Services by index (their ports are not read).
+    pub service: &'a dyn Fn(usize) -> Option<&'a Service>,
+}
+
+impl PeerView<'_> {
+    /// As [`Program::pod_set`].
+    fn pod_set(&self, kind: &PeerKind) -> Option<PodSet> {
+        match kind {
+            PeerKind::Service(i) => (self.service)(*i).map(Service::pod_set),
+            other => self.declarations.pod_set(other),
+        }
+    }
+
+    /// As [`Program::peer_name`].
+    fn peer_name(&self, kind: &PeerKind) -> String {
+        match kind {
+            PeerKind::Service(i) => (self.service)(*i)
+                .map(|s| s.name.clone())
+                .unwrap_or_default(),
+            other => self.declarations.peer_name(other),
+        }
+    }
+}
+
+/// The first five services, in program order, isolated for ingress and for egress: the
+/// services the help of a `cluster` peer names.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct IsolatedServices {
+    pub ingress: Vec<String>,
+    pub egress: Vec<String>,
+}
+
+impl IsolatedServices {
+    pub fn of(services: &[Service]) -> IsolatedServices {
+        let names = |isolated: fn(&Service) -> bool| {
+            services
+                .iter()
+                .filter(|s| isolated(s))
+                .map(|s| s.name.clone())
+                .take(5)
+                .collect()
+        };
+        IsolatedServices {
+            ingress: names(|s| s.isolate.ingress),
+            egress: names(|s| s.isolate.egress),
+        }
+    }
+}
+
+/// A service's checks: its selector against the workloads of its namespace, and its ports
+/// against the containers it selects.
+pub fn check_service(svc: &Service, manifests: &Manifests) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let index = WorkloadIndex::new(manifests);
+    selector_checks(
+        &mut out,
+        &index,
+        &svc.namespace,
+        &svc.selector,
+        svc.selector_span,
+        &svc.name,
+        "service",
+    );
+    // Ports that no container of the service exposes.
+    let pods = matching(manifests, &index, Some(svc.pod_set()));
+    if !pods.is_empty() {
+        for def in &svc.ports {
+            for r in &def.values {
+                if !exposed(&pods, r) {
+                    out.push(not_exposed(def.span, r, &svc.name, &pods));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The checks of one connection item (`connections`, with the item's `references`): numeric
+/// ports that no container of the target exposes, and peers or ports that allow too much.
+/// `isolated` is asked for only when a `cluster` peer needs it. Spans are relative to the
+/// item, so what is deduplicated here is deduplicated program-wide.
+pub fn check_connections(
+    connections: &[Conn],
+    references: &[Reference],
+    view: &PeerView<'_>,
+    isolated: &dyn Fn() -> IsolatedServices,
+    manifests: &Manifests,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let index = WorkloadIndex::new(manifests);
+    let mut matched = Matcher::new(manifests, &index, view);
+    let service_port_refs: BTreeSet<Span> = references
+        .iter()
+        .filter(|r| matches!(r.def, Def::ServicePort(..)))
+        .map(|r| r.span)
+        .collect();
+    let mut seen_port_spans = BTreeSet::new();
+    for c in connections {
+        // The cheap tests first: only a numeric port not already reported needs the pods.
+        if !c.ports.iter().any(|(sel, span)| {
+            matches!(sel, PortSel::Range(_))
+                && !service_port_refs.contains(span)
+                && !seen_port_spans.contains(&(*span, c.target.span))
+        }) {
+            continue;
+        }
+        let pods = matched.get(&c.target.kind);
+        for (sel, span) in &c.ports {
+            if let PortSel::Range(r) = sel
+                && !pods.is_empty()
+                && !service_port_refs.contains(span)
+                && !exposed(&pods, r)
+                && seen_port_spans.insert((*span, c.target.span))
+            {
+                out.push(not_exposed(
+                    *span,
+                    r,
+                    &view.peer_name(&c.target.kind),
+                    &pods,
+                ));
+            }
+        }
+    }
+    broad_peers(&mut out, connections, view, isolated);
+    out
+}
+
+/// The workloads whose pods a peer stands for, computed once per service and group.
+struct Matcher<'m, 'p, 'v> {
+    manifests: &'m Manifests,
+    index: &'m WorkloadIndex<'m>,
+    view: &'p PeerView<'v>,
+    cache: HashMap<PeerKind, Vec<&'m Workload>>,
+}
+
+impl<'m, 'p, 'v> Matcher<'m, 'p, 'v> {
+    fn new(manifests: &'m Manifests, index: &'m WorkloadIndex<'m>, view: &'p PeerView<'v>) -> Self {
+        Matcher {
+            manifests,
+            index,
+            view,
+            cache: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, kind: &PeerKind) -> Vec<&'m Workload> {
+        if let Some(v) = self.cache.get(kind) {
+            return v.clone();
+        }
+        let v = matching(self.manifests, self.index, self.view.pod_set(kind));
+        if !matches!(kind, PeerKind::Pods(_)) {
+            self.cache.insert(kind.clone(), v.clone());
+        }
+        v
+    }
+}
+
+/// The workloads whose pods a peer stands for.
+fn matching<'m>(
+    manifests: &'m Manifests,
+    index: &WorkloadIndex<'m>,
+    set: Option<PodSet>,
+) -> Vec<&'m Workload> {
+    let Some(set) = set else {
+        return Vec::new();
+    };
+    match &set.ns {
+        NsScope::Named(n) => index
+            .in_namespace(n)
+            .iter()
+            .copied()
+            .filter(|w| set.pods.matches(&w.labels))
+            .collect(),
+        NsScope::Selector(s) => {
+            let mut ns_ok: HashMap<&str, bool> = HashMap::new();
+            manifests
+                .workloads
+                .iter()
+                .filter(|w| {
+                    *ns_ok
+                        .entry(w.namespace.as_str())
+                        .or_insert_with(|| s.matches(&namespace_labels(manifests, &w.namespace)))
+                        && set.pods.matches(&w.labels)
+                })
+                .collect()
+        }
+    }
+}
+
+fn exposed(pods: &[&Workload], r: &PortRange) -> bool {
+    pods.iter().any(|w| {
+        w.ports
+            .iter()
+            .any(|cp| cp.protocol == r.protocol && r.start <= cp.port && cp.port <= r.end)
+    })
+}
+
+fn not_exposed(span: Span, r: &PortRange, target: &str, pods: &[&Workload]) -> Diagnostic {
+    let port = if r.start == r.end {
+        r.start.to_string()
+    } else {
+        format!("{}..{}", r.start, r.end)
+    };
+    let proto = r.protocol.as_str().to_lowercase();
+    let mut exposed: Vec<String> = pods
+        .iter()
+        .flat_map(|w| {
+            w.ports
+                .iter()
+                .map(|cp| format!("{}/{}", cp.port, cp.protocol.as_str().to_lowercase()))
+        })
+        .collect();
+    exposed.sort();
+    exposed.dedup();
+    let help = if exposed.is_empty() {
+        "its containers declare no ports".to_string()
+    } else {
+        format!(
+            "its containers expose {}; policies apply to container ports, not Service ports",
+            exposed
+                .iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    Diagnostic::new(
+        Code::PortNotExposed,
+        span,
+        format!("no container of `{target}` exposes port `{port}/{proto}`"),
+    )
+    .label("not a container port of the destination")
+    .help(help)
+}
+
+fn broad_peers(
+    out: &mut Vec<Diagnostic>,
+    connections: &[Conn],
+    view: &PeerView<'_>,
+    isolated: &dyn Fn() -> IsolatedServices,
+) {
+    let mut seen = BTreeSet::new();
+    for c in connections {
+        for peer in [&c.source, &c.target] {
+            if !seen.insert(peer.span) {
+                continue;
+            }
+            match &peer.kind {
+                PeerKind::Pods(set) if set.pods.is_all() && set.ns == NsScope::all() => {
+                    let as_target = std::ptr::eq(peer, &c.target);
+                    let isolated = isolated();
+                    let managed: Vec<String> = if as_target {
+                        &isolated.ingress
+                    } else {
+                        &isolated.egress
+                    }
+                    .iter()
+                    .map(|name| format!("`{name}`"))
+                    .collect();
+                    let help = if managed.is_empty() {
+                        "name the services or groups that need this connection".to_string()
+                    } else if as_target {
+                        format!(
+                            "as a target, `cluster` includes this program's own services: {} accept this connection too; name the services or groups that need it",
+                            managed.join(", ")
+                        )
+                    } else {
+                        format!(
+                            "as a source, `cluster` includes this program's own services: {} may open this connection too; name the services or groups that need it",
+                            managed.join(", ")
+                        )
+                    };
+                    out.push(
+                        Diagnostic::new(
+                            Code::BroadPeer,
+                            peer.span,
+                            "`cluster` stands for every pod of every namespace",
+                        )
+                        .label("a very broad peer")
+                        .help(help),
+                    )
+                }
+                PeerKind::External(i) => {
+                    if let Some(e) = view.declarations.externals.get(*i)
+                        && e.blocks
+                            .iter()
+                            .any(|b| b.cidr.prefix_len() == 0 && b.except.is_empty())
+                    {
+                        out.push(
+                                Diagnostic::new(Code::BroadPeer, peer.span, format!("`{}` is every address", e.name))
+                                    .label("a `/0` block without `except`")
+                                    .help("for the public internet without private ranges, use `std::net`'s `internet`"),
+                            );
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (sel, span) in &c.ports {
+            if matches!(sel, PortSel::All) && seen.insert(*span) {
+                out.push(
+                    Diagnostic::new(Code::BroadPeer, *span, "`*` allows every port and protocol")
+                        .label("every port")
+                        .help("list the ports the destination serves"),
+                );
+            }
+        }
+    }
+}
