@@ -571,10 +571,13 @@ fn emit_policies(db: &dyn Db, ws: Workspace, policies: &Policies) -> Option<Vec<
     let mut writer = emit::Writer::default();
     for ((namespace, name), policy) in policies {
         let span = policy.origin.span;
-        let source = lines.get(&span.file).cloned().unwrap_or_else(|| {
-            let (file, line) = absolute_line(db, ws, span);
-            format!("{file}:{line}")
-        });
+        let source = match lines.get(&span.file) {
+            Some(s) => std::borrow::Cow::Borrowed(s.as_str()),
+            None => {
+                let (file, line) = absolute_line(db, ws, span);
+                std::borrow::Cow::Owned(format!("{file}:{line}"))
+            }
+        };
         let yaml = writer.policy(policy, &source).ok()?;
         out.push(EmittedPolicy {
             namespace: namespace.clone(),

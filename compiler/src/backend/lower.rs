@@ -47,6 +47,9 @@ pub struct Lowering<'a> {
     /// that may overlap its pods.
     unit_index: BTreeMap<String, UnitIndex>,
     diagnostics: Vec<Diagnostic>,
+    /// The grants of each policy (ingress, egress) as they are found, duplicates included:
+    /// sorted into the policies' sets once, at the end, rather than inserted one by one.
+    pending: HashMap<(String, String), (Vec<Grant>, Vec<Grant>)>,
     /// False when only the policies' names and selections are wanted (see [`policy_names`]).
     grants: bool,
 }
@@ -97,6 +100,7 @@ fn lowering(program: &Program, manifests: &Manifests, names_only: Option<&[bool]
             })
             .collect(),
         ns_by_name: HashMap::new(),
+        pending: HashMap::new(),
         policies: BTreeMap::new(),
         by_target: BTreeMap::new(),
         units: BTreeMap::new(),
@@ -144,8 +148,21 @@ fn lowering(program: &Program, manifests: &Manifests, names_only: Option<&[bool]
             None => l.connection(conn),
         }
     }
+    let mut policies = l.policies;
+    for (key, (ingress, egress)) in l.pending {
+        if let Some(p) = policies.get_mut(&key) {
+            for (set, found) in [(&mut p.ingress, ingress), (&mut p.egress, egress)] {
+                if set.is_empty() {
+                    // Sorted and built in one pass.
+                    *set = found.into_iter().collect();
+                } else {
+                    set.extend(found);
+                }
+            }
+        }
+    }
     Lowered {
-        policies: l.policies,
+        policies,
         diagnostics: l.diagnostics,
     }
 }
@@ -487,11 +504,13 @@ impl<'a> Lowering<'a> {
                 continue;
             }
             let peers = self.rule_peers(other, &ns);
-            if let Some(policy) = self.policies.get_mut(&(ns.clone(), target_name)) {
-                let grants = policy.grants_mut(ingress);
+            let key = (ns, target_name);
+            if self.policies.contains_key(&key) {
+                let (in_grants, out_grants) = self.pending.entry(key).or_default();
+                let grants = if ingress { in_grants } else { out_grants };
                 for peer in &peers {
                     for port in ports {
-                        grants.insert(Grant {
+                        grants.push(Grant {
                             peer: peer.clone(),
                             port: port.clone(),
                         });
