@@ -216,11 +216,13 @@ fn a_comment_edit_between_items_that_moves_no_line_re_emits_nothing() {
 }
 
 /// What an edit of the text of an item of `services.netpol` always re-runs before
-/// resolution: its parse and item tree, the per-file queries over them, and the list of the
-/// program's items (which backdate).
-const REPARSE: [&str; 9] = [
+/// resolution: its parse and item tree (which parses alone only the items whose text
+/// changed), the per-file queries over them, and the list of the program's items (which
+/// backdate).
+const REPARSE: [&str; 10] = [
     "parse",
     "item_tree",
+    "parse_alone",
     "file_items",
     "item_positions",
     "line_index",
@@ -248,6 +250,7 @@ fn a_comment_inside_an_item_re_resolves_that_item_only() {
     let after = demand(&db, ws);
     let log = db.take_executed();
     assert_eq!(count(&log, "resolve_item"), 1, "{log:?}");
+    assert_eq!(count(&log, "parse_alone"), 1, "{log:?}");
     assert_ran_exactly(
         log,
         &REPARSE,
@@ -281,6 +284,7 @@ fn an_edit_inside_one_service_body_re_resolves_that_service_only() {
     // The service's own resolution, and no other item's: the declarations are equal, and
     // no connection reads the body of `web` (so its `service_def` was never asked for).
     assert_eq!(count(&log, "resolve_item"), 1, "{log:?}");
+    assert_eq!(count(&log, "parse_alone"), 1, "{log:?}");
     // Its selector's span changed length, so its outline changed and the lints and naming
     // run again; its diagnostics (none) are equal, so the union is not rebuilt; lowering's
     // result is equal (positions are relative to the service), so nothing after it runs.
@@ -315,6 +319,8 @@ fn a_port_number_change_re_resolves_the_service_and_the_connection_that_reads_it
         assert_eq!(count(&log, q), 2, "{q}: {log:?}");
     }
     assert_eq!(count(&log, "service_def"), 1, "{log:?}");
+    // Only the text of `api` changed: the connection that reads its port is not parsed again.
+    assert_eq!(count(&log, "parse_alone"), 1, "{log:?}");
     // Same length: no item moved, so the source lines are equal. The diagnostics change:
     // the containers of `api` declare 8080, not 9090.
     assert_ran_exactly(
@@ -352,9 +358,11 @@ fn adding_a_file_parses_only_that_file() {
     // item resolves again (the old four and the new two), each once. No position is
     // asked for (no diagnostic has moved): the line index is not built.
     let reparse: Vec<&str> = REPARSE.into_iter().filter(|q| *q != "line_index").collect();
-    for q in &reparse {
+    for q in reparse.iter().filter(|q| **q != "parse_alone") {
         assert_eq!(count(&log, q), 1, "{q}: {log:?}");
     }
+    // Its two items, each parsed alone; no item of the other files.
+    assert_eq!(count(&log, "parse_alone"), 2, "{log:?}");
     for q in PER_ITEM {
         assert_eq!(count(&log, q), 6, "{q}: {log:?}");
     }

@@ -36,6 +36,19 @@ pub struct ItemTree {
 /// Builds the item tree of `file` from its parsed items: each item's text is parsed again
 /// alone, so its spans come out relative to its start.
 pub fn item_tree(file: FileId, text: &str, items: &[Item]) -> ItemTree {
+    item_tree_with(file, text, items, &mut |anchor, source| {
+        parse(anchor, source).ast.items
+    })
+}
+
+/// [`item_tree`], with `alone` parsing one item's text under its anchor (the database
+/// memoizes it, so an edit parses again only the items whose text changed).
+pub fn item_tree_with(
+    file: FileId,
+    text: &str,
+    items: &[Item],
+    alone: &mut dyn FnMut(FileId, &str) -> Vec<Item>,
+) -> ItemTree {
     let mut tree = ItemTree::default();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut slots: BTreeMap<u32, ()> = BTreeMap::new();
@@ -55,7 +68,7 @@ pub fn item_tree(file: FileId, text: &str, items: &[Item]) -> ItemTree {
             slot = slot.wrapping_add(1);
         }
         let anchor = file.anchor(slot);
-        let mut alone = parse(anchor, source).ast.items;
+        let mut alone = alone(anchor, source);
         let item = match (alone.pop(), alone.is_empty()) {
             (Some(relative), true) => {
                 tree.positions.insert(anchor, span.start);
