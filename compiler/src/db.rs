@@ -574,16 +574,32 @@ pub fn emitted(db: &dyn Db, ws: Workspace) -> Option<Vec<EmittedPolicy>> {
     if diagnostics(db, ws).iter().any(Diagnostic::is_error) {
         return None;
     }
+    emit_policies(db, ws, optimized(db, ws))
+}
+
+/// [`emitted`] for a caller that asks once and exits (the CLI): the same documents, from
+/// lowering and the optimizer run here rather than through their queries, so that no stage's
+/// result is kept in the database and each is dropped once the next one has what it needs.
+pub fn emit_once(db: &dyn Db, ws: Workspace) -> Option<Vec<EmittedPolicy>> {
+    if diagnostics(db, ws).iter().any(Diagnostic::is_error) {
+        return None;
+    }
+    let lowered = lower::lower(&resolved(db, ws).program, cluster(db, ws));
+    let policies = opt::optimize_owned(lowered.policies);
+    emit_policies(db, ws, &policies)
+}
+
+fn emit_policies(db: &dyn Db, ws: Workspace, policies: &Policies) -> Option<Vec<EmittedPolicy>> {
     let lines = source_lines(db, ws);
-    let mut out = Vec::new();
-    for ((namespace, name), policy) in optimized(db, ws) {
+    let mut out = Vec::with_capacity(policies.len());
+    let mut writer = emit::Writer::default();
+    for ((namespace, name), policy) in policies {
         let span = policy.origin.span;
         let source = lines.get(&span.file).cloned().unwrap_or_else(|| {
             let (file, line) = absolute_line(db, ws, span);
             format!("{file}:{line}")
         });
-        let object = emit::to_k8s(policy, &source);
-        let yaml = emit::object_yaml(&object).ok()?;
+        let yaml = writer.policy(policy, &source).ok()?;
         out.push(EmittedPolicy {
             namespace: namespace.clone(),
             name: name.clone(),

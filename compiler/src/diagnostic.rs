@@ -96,6 +96,8 @@ codes! {
     UnsatisfiableSelector = "E024",
     /// a `workloads` pattern that matches no file, or a file that cannot be read
     NoManifests = "E025",
+    /// two ranges of the `cluster` block that overlap
+    ClusterRangesOverlap = "E026",
     /// a port number that no container of the destination exposes
     PortNotExposed = "W101",
     /// a namespace that no workload manifest mentions
@@ -120,6 +122,8 @@ codes! {
     IngressBackendNotAllowed = "W111",
     /// a group that spans every namespace, in a program that isolates several
     GroupSpansTenants = "W112",
+    /// an address block that overlaps the cluster's pod or Service ranges
+    BlockOverlapsCluster = "W113",
 }
 
 impl Code {

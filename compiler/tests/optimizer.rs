@@ -16,16 +16,15 @@ use netpol_compiler::backend::ir::{
     Grant, Origin, Policy, PolicyIr, Rule, RulePeer, RulePort, ns_by_name,
 };
 use netpol_compiler::backend::opt;
-use netpol_compiler::k8s::eval::{
-    self, Cluster, ContainerPort, Endpoint, Namespace, Pod, Protocol,
-};
+use netpol_compiler::k8s::eval::{self, Cluster, Endpoint, Protocol};
 use netpol_compiler::k8s::selector::{Constraint, Sel};
 use netpol_compiler::resolve::hir::{Dirs, IpBlock};
 use netpol_compiler::span::{FileId, Span};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-const NAMESPACES: [&str; 3] = ["n1", "n2", "n3"];
+use netpol_testkit::random::NAMESPACES;
 
 fn constraint() -> impl Strategy<Value = (String, Constraint)> {
     prop_oneof![
@@ -66,7 +65,7 @@ fn peer() -> impl Strategy<Value = RulePeer> {
     ];
     prop_oneof![
         3 => (selector(), prop_oneof![Just(None), Just(Some(ns_by_name("n1"))), Just(Some(ns_by_name("n2"))), Just(Some(Sel::all()))])
-            .prop_map(|(pods, ns)| RulePeer::Pods { ns, pods }),
+            .prop_map(|(pods, ns)| RulePeer::Pods { ns: ns.map(Arc::new), pods: Arc::new(pods) }),
         1 => block.prop_map(RulePeer::Block),
     ]
 }
@@ -162,47 +161,9 @@ fn unoptimized(p: &PolicyIr) -> Policy {
     }
 }
 
+/// testkit's cluster: pods with every combination of the random programs' labels.
 fn cluster() -> Cluster {
-    let mut pods = Vec::new();
-    for ns in NAMESPACES {
-        for app in [Some("a"), Some("b"), Some("c"), None] {
-            for tier in [Some("x"), Some("y"), None] {
-                let mut labels = BTreeMap::new();
-                if let Some(a) = app {
-                    labels.insert("app".to_string(), a.to_string());
-                }
-                if let Some(t) = tier {
-                    labels.insert("tier".to_string(), t.to_string());
-                }
-                pods.push(Pod {
-                    namespace: ns.to_string(),
-                    name: format!("{}-{}", app.unwrap_or("none"), tier.unwrap_or("none")),
-                    labels,
-                    ip: None,
-                    ports: vec![
-                        ContainerPort {
-                            name: Some("http".into()),
-                            port: 80,
-                            protocol: Protocol::Tcp,
-                        },
-                        ContainerPort {
-                            name: None,
-                            port: 81,
-                            protocol: Protocol::Tcp,
-                        },
-                    ],
-                });
-            }
-        }
-    }
-    let namespaces = NAMESPACES
-        .iter()
-        .map(|n| Namespace {
-            name: n.to_string(),
-            labels: BTreeMap::from([("kubernetes.io/metadata.name".to_string(), n.to_string())]),
-        })
-        .collect();
-    Cluster { namespaces, pods }
+    netpol_testkit::random::random_cluster().0
 }
 
 proptest! {

@@ -7,6 +7,7 @@ use crate::k8s::selector::Sel;
 use crate::resolve::hir::{Dirs, IpBlock};
 use crate::span::Span;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// Port ranges `(start, end)` sorted and merged where they overlap or touch.
 pub fn merge_ranges(ranges: impl IntoIterator<Item = (u16, u16)>) -> Vec<(u16, u16)> {
@@ -36,9 +37,11 @@ pub fn ns_by_name(name: &str) -> Sel {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RulePeer {
     /// Pods matching `pods` in namespaces matching `ns` (`None`: the policy's own namespace).
+    /// The selectors are shared: lowering gives every grant towards a service the same one,
+    /// so a hub's thousands of grants hold one copy of each (order and equality are by value).
     Pods {
-        ns: Option<Sel>,
-        pods: Sel,
+        ns: Option<Arc<Sel>>,
+        pods: Arc<Sel>,
     },
     Block(IpBlock),
 }

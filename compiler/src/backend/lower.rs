@@ -16,6 +16,7 @@ use crate::resolve::hir::*;
 use crate::resolve::namespace_labels;
 use crate::span::Span;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 /// The policies before optimisation, keyed by (namespace, name).
 pub type Targets = BTreeMap<(String, String), PolicyIr>;
@@ -30,11 +31,18 @@ pub struct Lowered {
 pub struct Lowering<'a> {
     program: &'a Program,
     manifests: &'a Manifests,
+    /// Every service's pods (`Service::pod_set`), built once.
+    service_sets: &'a [PodSet],
+    /// The selectors of rule peers, shared by every grant that names them: a service's or a
+    /// group's pods, a group's namespaces (by index), and namespaces by name.
+    service_pods: Vec<Arc<Sel>>,
+    group_pods: Vec<(Arc<Sel>, Option<Arc<Sel>>)>,
+    ns_by_name: HashMap<String, Arc<Sel>>,
     policies: Targets,
     /// (namespace, pods) -> name of the policy that selects exactly those pods.
     by_target: BTreeMap<(String, Sel), String>,
     /// The units (namespaces' and services' policies) by namespace: (name, pods, types).
-    units: BTreeMap<String, Vec<(String, Sel, Dirs)>>,
+    units: BTreeMap<String, Vec<(String, Arc<Sel>, Dirs)>>,
     /// The same units indexed by label value, so that a connection looks only at the units
     /// that may overlap its pods.
     unit_index: BTreeMap<String, UnitIndex>,
@@ -68,9 +76,27 @@ pub fn policy_names_of(program: &Program, has_ports: &[bool], manifests: &Manife
 /// Lowers `program`; with `names_only` (which connections have ports), the policies'
 /// names and selections only, without grants.
 fn lowering(program: &Program, manifests: &Manifests, names_only: Option<&[bool]>) -> Lowered {
+    let service_sets: Vec<PodSet> = program.services.iter().map(Service::pod_set).collect();
     let mut l = Lowering {
         program,
         manifests,
+        service_sets: &service_sets,
+        service_pods: service_sets
+            .iter()
+            .map(|s| Arc::new(s.pods.clone()))
+            .collect(),
+        group_pods: program
+            .groups
+            .iter()
+            .map(|g| {
+                let ns = match &g.set.ns {
+                    NsScope::Selector(s) => Some(Arc::new(s.clone())),
+                    NsScope::Named(_) => None,
+                };
+                (Arc::new(g.set.pods.clone()), ns)
+            })
+            .collect(),
+        ns_by_name: HashMap::new(),
         policies: BTreeMap::new(),
         by_target: BTreeMap::new(),
         units: BTreeMap::new(),
@@ -99,7 +125,7 @@ fn lowering(program: &Program, manifests: &Manifests, names_only: Option<&[bool]
     for p in l.policies.values() {
         l.units.entry(p.namespace.clone()).or_default().push((
             p.name.clone(),
-            p.pods.clone(),
+            Arc::new(p.pods.clone()),
             p.types,
         ));
     }
@@ -147,7 +173,7 @@ fn required_values(c: &Constraint) -> Option<&BTreeSet<String>> {
 }
 
 impl UnitIndex {
-    fn new(units: &[(String, Sel, Dirs)]) -> UnitIndex {
+    fn new(units: &[(String, Arc<Sel>, Dirs)]) -> UnitIndex {
         let mut index = UnitIndex {
             len: units.len(),
             ..UnitIndex::default()
@@ -217,7 +243,7 @@ fn short_hash(s: &str) -> String {
     format!("{h:08x}")
 }
 
-impl Lowering<'_> {
+impl<'a> Lowering<'a> {
     fn unit(&mut self, ns: &str, pods: Sel, name: &str, types: Dirs, span: Span) -> Option<String> {
         let key = (ns.to_string(), name.to_string());
         if let Some(existing) = self.policies.get(&key) {
@@ -288,30 +314,56 @@ impl Lowering<'_> {
         }
     }
 
+    /// The pods of a peer that is not an external (borrowed for the lowering's life).
+    fn holder_set(&self, kind: &'a PeerKind) -> Option<&'a PodSet> {
+        let program: &'a Program = self.program;
+        let service_sets: &'a [PodSet] = self.service_sets;
+        match kind {
+            PeerKind::Service(i) => service_sets.get(*i),
+            PeerKind::Group(i) => program.groups.get(*i).map(|g| &g.set),
+            PeerKind::External(_) => None,
+            PeerKind::Pods(set) => Some(set),
+        }
+    }
+
+    /// The shared selector of namespace `name`.
+    fn namespace_sel(&mut self, name: &str) -> Arc<Sel> {
+        if let Some(s) = self.ns_by_name.get(name) {
+            return s.clone();
+        }
+        let s = Arc::new(ns_by_name(name));
+        self.ns_by_name.insert(name.to_string(), s.clone());
+        s
+    }
+
     /// The rule peers that stand for `peer`, as seen from a policy in namespace `ns`.
-    fn rule_peers(&self, peer: &Peer, ns: &str) -> Vec<RulePeer> {
-        match &peer.kind {
-            PeerKind::External(i) => self
+    fn rule_peers(&mut self, peer: &'a Peer, ns: &str) -> Vec<RulePeer> {
+        if let PeerKind::External(i) = &peer.kind {
+            return self
                 .program
                 .externals
                 .get(*i)
                 .map(|e| e.blocks.iter().cloned().map(RulePeer::Block).collect())
-                .unwrap_or_default(),
-            kind => match self.program.pod_set(kind) {
-                Some(set) => {
-                    let ns_sel = match &set.ns {
-                        NsScope::Named(n) if n == ns => None,
-                        NsScope::Named(n) => Some(ns_by_name(n)),
-                        NsScope::Selector(s) => Some(s.clone()),
-                    };
-                    vec![RulePeer::Pods {
-                        ns: ns_sel,
-                        pods: set.pods,
-                    }]
-                }
-                None => Vec::new(),
-            },
+                .unwrap_or_default();
         }
+        let Some(set) = self.holder_set(&peer.kind) else {
+            return Vec::new();
+        };
+        let (pods, selected_ns) = match &peer.kind {
+            PeerKind::Service(i) => (self.service_pods.get(*i).cloned(), None),
+            PeerKind::Group(i) => self
+                .group_pods
+                .get(*i)
+                .map_or((None, None), |(p, n)| (Some(p.clone()), n.clone())),
+            _ => (None, None),
+        };
+        let pods = pods.unwrap_or_else(|| Arc::new(set.pods.clone()));
+        let ns_sel = match &set.ns {
+            NsScope::Named(n) if n == ns => None,
+            NsScope::Named(n) => Some(self.namespace_sel(n)),
+            NsScope::Selector(s) => Some(selected_ns.unwrap_or_else(|| Arc::new(s.clone()))),
+        };
+        vec![RulePeer::Pods { ns: ns_sel, pods }]
     }
 
     fn rule_ports(ports: &[(PortSel, Span)]) -> Vec<RulePort> {
@@ -337,7 +389,7 @@ impl Lowering<'_> {
             .collect()
     }
 
-    fn connection(&mut self, conn: &Conn) {
+    fn connection(&mut self, conn: &'a Conn) {
         let ports = Self::rule_ports(&conn.ports);
         if !ports.is_empty() {
             self.sides(conn, &ports);
@@ -345,7 +397,7 @@ impl Lowering<'_> {
     }
 
     /// The egress side of a connection, then its ingress side.
-    fn sides(&mut self, conn: &Conn, ports: &[RulePort]) {
+    fn sides(&mut self, conn: &'a Conn, ports: &[RulePort]) {
         self.side(conn, &conn.source, &conn.target, false, ports);
         self.side(conn, &conn.target, &conn.source, true, ports);
     }
@@ -354,13 +406,13 @@ impl Lowering<'_> {
     /// for ingress) towards `other`.
     fn side(
         &mut self,
-        conn: &Conn,
-        holder: &Peer,
-        other: &Peer,
+        conn: &'a Conn,
+        holder: &'a Peer,
+        other: &'a Peer,
         ingress: bool,
         ports: &[RulePort],
     ) {
-        let Some(set) = self.program.pod_set(&holder.kind) else {
+        let Some(set) = self.holder_set(&holder.kind) else {
             return; // externals get no policy
         };
         let want = Dirs {
@@ -377,10 +429,10 @@ impl Lowering<'_> {
             NsScope::Selector(_) => self
                 .units
                 .keys()
-                .filter(|ns| self.covers_namespace(&set, ns))
+                .filter(|ns| self.covers_namespace(set, ns))
                 .collect(),
         };
-        let units: Vec<(String, String, Sel)> = namespaces
+        let units: Vec<(String, String, Arc<Sel>)> = namespaces
             .into_iter()
             .flat_map(|ns| {
                 let in_ns = self.units.get(ns).map(Vec::as_slice).unwrap_or_default();
@@ -395,7 +447,7 @@ impl Lowering<'_> {
             })
             .collect();
         for (ns, name, pods) in units {
-            if !self.covers_namespace(&set, &ns) || !pods.overlaps(&set.pods) {
+            if !self.covers_namespace(set, &ns) || !pods.overlaps(&set.pods) {
                 continue;
             }
             let target_name = if pods.implies(&set.pods) {
@@ -489,12 +541,12 @@ mod tests {
         let all = selectors();
         // Every set of units is too many; every selector as a unit, and every selector alone
         // and with the units that mention only `b`, covers each kind of index entry.
-        let units: Vec<(String, Sel, Dirs)> = all
+        let units: Vec<(String, Arc<Sel>, Dirs)> = all
             .iter()
             .enumerate()
-            .map(|(i, s)| (format!("u{i}"), s.clone(), Dirs::default()))
+            .map(|(i, s)| (format!("u{i}"), Arc::new(s.clone()), Dirs::default()))
             .collect();
-        let only_b: Vec<(String, Sel, Dirs)> = units
+        let only_b: Vec<(String, Arc<Sel>, Dirs)> = units
             .iter()
             .filter(|(_, s, _)| !s.keys.contains_key("a"))
             .cloned()

@@ -147,6 +147,7 @@ pub fn lints(outline: &Outline, manifests: &Manifests) -> Vec<Diagnostic> {
     overlap_lint(&mut out, p, &index);
     unused_lints(&mut out, outline);
     tenant_lint(&mut out, p);
+    super::cluster_ranges::lint(&mut out, p);
     out
 }
 

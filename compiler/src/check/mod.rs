@@ -12,6 +12,7 @@
 //!   their ports, connections reduced to their peers and [`ConnFacts`]): an edit that
 //!   changes no outline (a port number, a selector's spacing) runs none of them.
 
+pub mod cluster_ranges;
 pub mod item;
 pub mod lints;
 

@@ -18,8 +18,8 @@ pub(crate) mod unparse {
     pub(crate) use super::print::{peer, port_item, quote, selector};
 }
 use print::{
-    connection_too_long, isolate, peer, port_decl, quote, selector, single_line, target,
-    wrap_connection,
+    cluster_ranges, connection_too_long, isolate, peer, port_decl, quote, selector, single_line,
+    target, wrap_connection,
 };
 
 /// Connections whose one-line form is wider than this are wrapped.
@@ -284,6 +284,18 @@ impl Formatter<'_> {
                 self.statements(&stmts, t.span.end);
                 self.out.push('}');
                 self.end_block(t.span.end);
+            }
+            Item::Cluster(c) => {
+                self.out.push_str("cluster {");
+                self.after_open(c.keyword.end, c.span.end);
+                let stmts: Vec<(Span, String)> = c
+                    .ranges
+                    .iter()
+                    .map(|r| (r.span, cluster_ranges(r)))
+                    .collect();
+                self.statements(&stmts, c.span.end);
+                self.out.push('}');
+                self.end_block(c.span.end);
             }
             Item::Connection(c) => {
                 self.inner_comments(c.span, "");

@@ -298,6 +298,12 @@ pub(in crate::fmt) fn isolate(i: &Isolate) -> String {
     )
 }
 
+/// `pods 10.244.0.0/16, fd00:10:244::/56`, a statement of the `cluster` block.
+pub(in crate::fmt) fn cluster_ranges(r: &ClusterRanges) -> String {
+    let cidrs: Vec<&str> = r.cidrs.iter().map(|c| c.value.as_str()).collect();
+    format!("{} {}", r.kind.as_str(), cidrs.join(", "))
+}
+
 fn cidrs(items: &[CidrItem]) -> String {
     items
         .iter()

@@ -72,6 +72,15 @@ fn formats_and_is_idempotent() {
 }
 
 #[test]
+fn the_cluster_block_is_laid_out_one_statement_a_line() {
+    let src = "cluster {   // kubeadm's defaults\npods 10.244.0.0/16,fd00:10:244::/56   services 10.96.0.0/12\n\n  // and IPv6\n services fd00:10:96::/112 }\ncluster -> web:80\n";
+    assert_eq!(
+        assert_round_trip(src),
+        "cluster { // kubeadm's defaults\n  pods 10.244.0.0/16, fd00:10:244::/56\n  services 10.96.0.0/12\n\n  // and IPv6\n  services fd00:10:96::/112\n}\ncluster -> web:80\n"
+    );
+}
+
+#[test]
 fn refuses_files_with_syntax_errors() {
     assert!(format("service {").is_err());
 }
@@ -612,6 +621,26 @@ impl Gen {
                     })
                     .collect();
                 format!("test {} {}", self.string(), self.block(stmts))
+            }
+            8 => {
+                let n = self.rng.below(4);
+                let stmts = (0..n)
+                    .map(|_| {
+                        let kind = self.rng.pick(&["pods", "services"]);
+                        let cidrs = self.list(3, |g| {
+                            g.rng
+                                .pick(&[
+                                    "10.244.0.0/16",
+                                    "fd00:10:244::/56",
+                                    "10.96.0.0/12",
+                                    "192.0.2.1",
+                                ])
+                                .to_string()
+                        });
+                        format!("{kind} {cidrs}")
+                    })
+                    .collect();
+                format!("cluster {}", self.block(stmts))
             }
             _ => self.connection(),
         }

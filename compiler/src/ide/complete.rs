@@ -56,6 +56,8 @@ enum Context<'t> {
     Port {
         target: &'t str,
     },
+    /// Inside the `cluster` block: its statements' words.
+    ClusterRanges,
     Anything,
 }
 
@@ -81,6 +83,10 @@ pub fn completions(
             quoted,
         } => label_values(manifests, key, namespace.as_deref(), quoted),
         Context::Port { target } => ports(program, manifests, target),
+        Context::ClusterRanges => ["pods", "services"]
+            .iter()
+            .map(|k| item(k, CompletionKind::Keyword, "keyword"))
+            .collect(),
         Context::Anything => anything(program),
     };
     out.sort();
@@ -107,6 +113,9 @@ fn context<'t>(before: &'t str, after: &'t str) -> Context<'t> {
         && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     {
         return Context::StdModule;
+    }
+    if in_cluster_block(before) {
+        return Context::ClusterRanges;
     }
     // Inside a selector: `select …` in a service body, or `pods { … }` / `namespaces { … }`.
     let in_select = trimmed.starts_with("select ");
@@ -171,6 +180,19 @@ fn context<'t>(before: &'t str, after: &'t str) -> Context<'t> {
 }
 
 /// The requirement being typed: the text after the last comma outside parentheses.
+/// Whether the innermost open `{` before the cursor is the one of a `cluster` block.
+fn in_cluster_block(before: &str) -> bool {
+    let Some(open) = before.rfind('{') else {
+        return false;
+    };
+    if before.get(open..).is_some_and(|rest| rest.contains('}')) {
+        return false;
+    }
+    let head = before.get(..open).unwrap_or_default().trim_end();
+    let line = head.rsplit('\n').next().unwrap_or_default();
+    line == "cluster"
+}
+
 fn current_requirement(clause: &str) -> &str {
     let mut depth = 0usize;
     let mut start = 0;
@@ -459,5 +481,15 @@ mod tests {
         assert_eq!(ctx("web -> api:ht$0"), Context::Port { target: "api" });
         assert_eq!(ctx("web -> a$0"), Context::Anything);
         assert_eq!(ctx("se$0"), Context::Anything);
+        assert_eq!(ctx("cluster { p$0"), Context::ClusterRanges);
+        assert_eq!(
+            ctx("cluster {\n  pods 10.244.0.0/16\n  s$0\n}"),
+            Context::ClusterRanges
+        );
+        assert_eq!(ctx("cluster {\n}\nse$0"), Context::Anything);
+        assert_eq!(
+            ctx("group g = pods { a$0"),
+            Context::LabelKey { namespace: None }
+        );
     }
 }

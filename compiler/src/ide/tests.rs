@@ -460,3 +460,27 @@ fn test_lenses_sit_on_every_test_block_and_say_what_its_run_found() {
         assert!(test_lenses(program, &abs, FileId(u64::MAX), Some(&run)).is_empty());
     }
 }
+
+#[test]
+fn the_cluster_block_is_highlighted_as_keywords_and_addresses() {
+    let text = "cluster {\n  pods 10.244.0.0/16, fd00:10:244::/56\n  services 10.96.0.0/12\n}\n";
+    let (db, ws) = load(&[("c.netpol", text)], &[]);
+    let program = &db::resolved(&db, ws).program;
+    let abs = &|s| db::absolute(&db, ws, s);
+    let file = db.file("c.netpol").unwrap().id(&db);
+    let toks = semantic_tokens(program, abs, file, text);
+    let kind_of = |word: &str| {
+        let start = text.find(word).unwrap();
+        toks.iter()
+            .find(|t| t.start == start && t.end == start + word.len())
+            .map(|t| t.kind)
+    };
+    for word in ["cluster", "pods", "services"] {
+        assert_eq!(kind_of(word), Some(TokenKind::Keyword), "{word}");
+    }
+    let cluster = program.cluster.as_ref().unwrap();
+    assert_eq!(cluster.pods.len() + cluster.services.len(), 3);
+    for (net, _) in cluster.pods.iter().chain(&cluster.services) {
+        assert_eq!(kind_of(&net.to_string()), Some(TokenKind::Number), "{net}");
+    }
+}

@@ -79,6 +79,11 @@ pub fn semantic_tokens(
             }
             i = i.min(bytes.len());
             out.push(tok(start, i, TokenKind::String, false));
+        } else if let Some(end) = ipv6_at(text, i) {
+            // An IPv6 address or block (`fd00:10:244::/56`): its `:`s end no word.
+            i = end;
+            out.push(tok(start, i, TokenKind::Number, false));
+            prev_word = "";
         } else if b.is_ascii_alphanumeric() || b == b'_' {
             while bytes.get(i).is_some_and(|c| {
                 c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'/' | b':')
@@ -135,6 +140,31 @@ fn tok(start: usize, end: usize, kind: TokenKind, declaration: bool) -> Semantic
         kind,
         declaration,
     }
+}
+
+/// The end of the IPv6 address or block that starts at `start`, if one does: a run of hex
+/// digits, `:`, `.` and `/` with at least two `:` that parses as an address or a block.
+fn ipv6_at(text: &str, start: usize) -> Option<usize> {
+    let rest = text.get(start..)?;
+    if !rest.starts_with(|c: char| c.is_ascii_hexdigit() || c == ':') {
+        return None;
+    }
+    if start > 0
+        && text
+            .get(..start)?
+            .ends_with(|c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+    {
+        return None;
+    }
+    let len = rest
+        .find(|c: char| !(c.is_ascii_hexdigit() || matches!(c, ':' | '.' | '/')))
+        .unwrap_or(rest.len());
+    let run = rest.get(..len)?;
+    let ends_word = !rest
+        .get(len..)?
+        .starts_with(|c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+    let parses = run.parse::<std::net::Ipv6Addr>().is_ok() || run.parse::<ipnet::Ipv6Net>().is_ok();
+    (run.matches(':').count() >= 2 && ends_word && parses).then_some(start + len)
 }
 
 fn looks_like_address(word: &str) -> bool {

@@ -40,11 +40,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::k8s::workloads::Manifests;
 
+mod cluster;
 mod model;
 mod names;
 mod plan;
 mod read;
 mod render;
+pub use cluster::ClusterRanges;
 use model::Importer;
 pub use read::{Input, Read, read};
 
@@ -64,6 +66,9 @@ pub struct Imported {
     pub errors: Vec<String>,
     /// `namespace/name` of each valid policy that is not imported (an error says why).
     pub left_out: Vec<String>,
+    /// The ipBlocks of imported policies that meet the cluster's pod or Service ranges
+    /// (the declared ones, else the common ones), as `file:line: …` (W113 of `check`).
+    pub warnings: Vec<String>,
 }
 
 /// Imports NetworkPolicy YAML (`(file name, text)` pairs). `manifests` describe the cluster
@@ -74,9 +79,27 @@ pub fn import(
     manifests: &Manifests,
     workloads: &[String],
 ) -> Result<Imported, String> {
+    import_in(files, manifests, workloads, &ClusterRanges::default())
+}
+
+/// [`import`] for a cluster whose pod and Service ranges are known: the ipBlocks are checked
+/// against those, and the program declares them in its `cluster` block.
+pub fn import_in(
+    files: &[(String, String)],
+    manifests: &Manifests,
+    workloads: &[String],
+    cluster: &ClusterRanges,
+) -> Result<Imported, String> {
     let read = read(files)?;
     let names: Vec<String> = files.iter().map(|(f, _)| f.clone()).collect();
-    let mut imported = import_policies(&read.inputs, &names, read.notes, manifests, workloads);
+    let mut imported = import_policies(
+        &read.inputs,
+        &names,
+        read.notes,
+        manifests,
+        workloads,
+        cluster,
+    );
     // Invalid policies count as read too.
     imported.policies += read.errors.len();
     let mut errors = read.errors;
@@ -95,6 +118,7 @@ pub fn import_policies(
     notes: Vec<String>,
     manifests: &Manifests,
     workloads: &[String],
+    cluster: &ClusterRanges,
 ) -> Imported {
     let mut kept: Vec<Input> = inputs.to_vec();
     let mut errors = Vec::new();
@@ -137,7 +161,19 @@ pub fn import_policies(
             kept = next;
             continue;
         }
-        let text = imp.render(files, workloads, &errors, &sections, &pairs);
+        let warnings = kept
+            .iter()
+            .enumerate()
+            .flat_map(|(index, input)| cluster::warnings(input, &imp.short(index), cluster))
+            .collect();
+        let text = imp.render(
+            files,
+            workloads,
+            &cluster.block_text(),
+            &errors,
+            &sections,
+            &pairs,
+        );
         let program = match crate::fmt::format(&text) {
             Ok(formatted) => formatted,
             Err(_) => text,
@@ -148,6 +184,7 @@ pub fn import_policies(
             policies: inputs.len(),
             errors,
             left_out,
+            warnings,
         };
     }
 }

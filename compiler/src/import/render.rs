@@ -64,6 +64,7 @@ impl Importer<'_> {
         &mut self,
         files: &[String],
         workloads: &[String],
+        cluster: &str,
         errors: &[String],
         sections: &[Vec<Stmt>],
         pairs: &[Stmt],
@@ -113,6 +114,10 @@ impl Importer<'_> {
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
+        }
+        if !cluster.is_empty() {
+            out.push_str(cluster);
+            out.push('\n');
         }
         // Namespaces, with the policies that isolate every pod of them.
         for ns in &self.namespaces {

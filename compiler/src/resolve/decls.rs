@@ -2,6 +2,13 @@
 
 use super::*;
 
+fn range_word(kind: ast::RangeKind) -> &'static str {
+    match kind {
+        ast::RangeKind::Pods => "pod",
+        ast::RangeKind::Services => "service",
+    }
+}
+
 impl<'a> Resolver<'a> {
     pub(super) fn namespace(&mut self, d: &ast::NamespaceDecl) {
         if let Some(prev) = self.d.program.namespaces.get(&d.name.text) {
@@ -32,6 +39,75 @@ impl<'a> Resolver<'a> {
                 isolate,
             },
         );
+    }
+
+    /// The `cluster` block: one per program, its ranges valid and apart from one another.
+    pub(super) fn cluster(&mut self, d: &ast::ClusterDecl) {
+        if let Some(prev) = &self.d.program.cluster {
+            let prev = prev.span;
+            self.err(
+                Diagnostic::new(
+                    Code::Duplicate,
+                    d.keyword,
+                    "the cluster's ranges are declared twice",
+                )
+                .label("declared again here")
+                .secondary(prev, "first declared here")
+                .help("a program has one `cluster` block: move these ranges into the first"),
+            );
+            return;
+        }
+        let mut def = ClusterDef {
+            span: d.keyword,
+            pods: Vec::new(),
+            services: Vec::new(),
+        };
+        let mut seen: Vec<(IpNet, Span, ast::RangeKind)> = Vec::new();
+        for stmt in &d.ranges {
+            for s in &stmt.cidrs {
+                let Some(net) = self.cidr(s) else { continue };
+                if let IpNet::V6(v6) = net
+                    && let Some(v4) = v6.network().to_ipv4_mapped()
+                    && v6.prefix_len() >= 96
+                {
+                    let v4 = IpNet::new(IpAddr::V4(v4), v6.prefix_len() - 96)
+                        .map_or_else(|_| v4.to_string(), |n| n.to_string());
+                    self.err(
+                        Diagnostic::new(
+                            Code::InvalidCidr,
+                            s.span,
+                            format!("`{net}` is an IPv4-mapped IPv6 block"),
+                        )
+                        .label("Kubernetes reads these addresses as IPv4")
+                        .help(format!("write the IPv4 block `{v4}`")),
+                    );
+                    continue;
+                }
+                let set = AddrSet::of_net(&net);
+                if let Some((other, at, kind)) =
+                    seen.iter().find(|(o, _, _)| AddrSet::of_net(o).meets(&set))
+                {
+                    let (other, at, kind) = (*other, *at, *kind);
+                    self.err(
+                        Diagnostic::new(
+                            Code::ClusterRangesOverlap,
+                            s.span,
+                            format!("the cluster range `{net}` overlaps `{other}`"),
+                        )
+                        .label(format!("declared as a {} range", range_word(stmt.kind)))
+                        .secondary(at, format!("the {} range `{other}`", range_word(kind)))
+                        .help("every address of a cluster belongs to at most one range: list each once, in `pods` or in `services`"),
+                    );
+                    continue;
+                }
+                seen.push((net, s.span, stmt.kind));
+                match stmt.kind {
+                    ast::RangeKind::Pods => def.pods.push((net, s.span)),
+                    ast::RangeKind::Services => def.services.push((net, s.span)),
+                }
+            }
+        }
+        self.d.to_mut().program.cluster = Some(def);
     }
 
     pub(super) fn port_decl(&mut self, scope: &Scope, d: &ast::PortDecl) {
@@ -202,7 +278,8 @@ impl<'a> Resolver<'a> {
             for i in &d.isolate {
                 own = own.union(dirs(i));
             }
-            if !own.contains(ns_iso) {
+            // A statement that did not parse may hold the missing direction.
+            if !own.contains(ns_iso) && !d.broken {
                 let span = d.isolate.first().map_or(d.name.span, |i| i.span);
                 self.err(
                     Diagnostic::new(

@@ -156,6 +156,94 @@ pub fn in_blocks(blocks: &[IpBlock], ip: IpAddr) -> bool {
         .any(|b| b.cidr.contains(&ip) && !b.except.iter().any(|e| e.contains(&ip)))
 }
 
+/// A set of addresses as sorted, disjoint, non-adjacent intervals on one number line, where
+/// an IPv4 address stands as its IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) so that both
+/// families share the line. An IPv6 block never holds the mapped addresses themselves:
+/// Kubernetes and the evaluator read those as IPv4 (see [`in_blocks`]).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct AddrSet(Vec<(u128, u128)>);
+
+/// The IPv4-mapped IPv6 addresses, `::ffff:0.0.0.0/96`, on the number line.
+const MAPPED: (u128, u128) = (0xffff_0000_0000, 0xffff_ffff_ffff);
+
+impl AddrSet {
+    /// The addresses of one block.
+    pub fn of_net(net: &IpNet) -> AddrSet {
+        match net {
+            IpNet::V4(n) => AddrSet(vec![(
+                u128::from(n.network().to_ipv6_mapped()),
+                u128::from(n.broadcast().to_ipv6_mapped()),
+            )]),
+            IpNet::V6(n) => AddrSet(vec![(u128::from(n.network()), u128::from(n.broadcast()))])
+                .minus(&AddrSet(vec![MAPPED])),
+        }
+    }
+
+    /// The addresses of ipBlocks: each block without its exceptions, joined.
+    pub fn of_blocks(blocks: &[IpBlock]) -> AddrSet {
+        let mut out = AddrSet::default();
+        for b in blocks {
+            let mut set = AddrSet::of_net(&b.cidr);
+            for e in &b.except {
+                set = set.minus(&AddrSet::of_net(e));
+            }
+            out = out.union(&set);
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn union(&self, other: &AddrSet) -> AddrSet {
+        let mut all: Vec<(u128, u128)> = self.0.iter().chain(&other.0).copied().collect();
+        all.sort_unstable();
+        let mut out: Vec<(u128, u128)> = Vec::with_capacity(all.len());
+        for (s, e) in all {
+            match out.last_mut() {
+                Some(last) if s <= last.1.saturating_add(1) => last.1 = last.1.max(e),
+                _ => out.push((s, e)),
+            }
+        }
+        AddrSet(out)
+    }
+
+    pub fn minus(&self, other: &AddrSet) -> AddrSet {
+        let mut out = Vec::new();
+        for &(s, e) in &self.0 {
+            let mut pieces = vec![(s, e)];
+            for &(cs, ce) in &other.0 {
+                pieces = pieces
+                    .into_iter()
+                    .flat_map(|(ps, pe)| {
+                        if ce < ps || cs > pe {
+                            return vec![(ps, pe)];
+                        }
+                        let mut left = Vec::new();
+                        if cs > ps {
+                            left.push((ps, cs - 1));
+                        }
+                        if ce < pe {
+                            left.push((ce + 1, pe));
+                        }
+                        left
+                    })
+                    .collect();
+            }
+            out.extend(pieces);
+        }
+        AddrSet(out)
+    }
+
+    /// Whether the two sets share an address.
+    pub fn meets(&self, other: &AddrSet) -> bool {
+        self.0
+            .iter()
+            .any(|&(s, e)| other.0.iter().any(|&(os, oe)| s <= oe && os <= e))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct External {
     pub name: String,
@@ -163,6 +251,16 @@ pub struct External {
     pub name_span: Span,
     pub blocks: Vec<IpBlock>,
     pub module: Option<String>,
+}
+
+/// The address ranges that a program's `cluster` block declares, each with where it is
+/// written.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClusterDef {
+    /// The word `cluster` of the block.
+    pub span: Span,
+    pub pods: Vec<(IpNet, Span)>,
+    pub services: Vec<(IpNet, Span)>,
 }
 
 /// What a peer in a connection stands for.
@@ -251,6 +349,8 @@ pub struct Program {
     pub connections: Vec<Conn>,
     pub tests: Vec<TestCase>,
     pub references: Vec<Reference>,
+    /// The cluster's pod and Service ranges, when the program declares them.
+    pub cluster: Option<ClusterDef>,
 }
 
 impl Program {

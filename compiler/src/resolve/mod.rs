@@ -208,6 +208,7 @@ pub fn declarations(files: &[FileAst<'_>], std: &[StdModule<'_>]) -> Declaration
         for item in &ast.items {
             match item {
                 ast::Item::Namespace(d) if scope.is_none() => r.namespace(d),
+                ast::Item::Cluster(d) if scope.is_none() => r.cluster(d),
                 ast::Item::Port(d) => r.port_decl(scope, d),
                 _ => {}
             }

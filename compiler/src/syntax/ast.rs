@@ -32,6 +32,7 @@ pub enum Item {
     Port(PortDecl),
     Test(TestDecl),
     Connection(Connection),
+    Cluster(ClusterDecl),
 }
 
 impl Item {
@@ -46,6 +47,7 @@ impl Item {
             Item::Port(d) => d.span,
             Item::Test(d) => d.span,
             Item::Connection(d) => d.span,
+            Item::Cluster(d) => d.span,
         }
     }
 }
@@ -200,6 +202,40 @@ pub struct ExternalDecl {
     pub name: Name,
     pub blocks: Vec<CidrItem>,
     pub except: Vec<CidrItem>,
+}
+
+/// `cluster { pods 10.244.0.0/16  services 10.96.0.0/12 }`: the address ranges the cluster
+/// gives pods and Services, so that the overlap lint knows them (one per program).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClusterDecl {
+    pub span: Span,
+    /// The span of the word `cluster`.
+    pub keyword: Span,
+    pub ranges: Vec<ClusterRanges>,
+}
+
+/// What a cluster range holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RangeKind {
+    Pods,
+    Services,
+}
+
+impl RangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RangeKind::Pods => "pods",
+            RangeKind::Services => "services",
+        }
+    }
+}
+
+/// `pods 10.244.0.0/16, fd00:10:244::/56`, a statement of a `cluster` block.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClusterRanges {
+    pub span: Span,
+    pub kind: RangeKind,
+    pub cidrs: Vec<Str>,
 }
 
 /// `port http = 8080` (in a service) or a program-wide port name (at top level).

@@ -93,6 +93,7 @@ fn key(item: &Item, source: &str) -> String {
         Item::External(d) => format!("external {}", d.name.text),
         Item::Port(d) => format!("port {}", d.name.text),
         Item::Test(d) => format!("test {}", d.name.value),
+        Item::Cluster(_) => "cluster".to_string(),
         Item::Use(_) | Item::Workloads(_) | Item::Connection(_) => words(),
     }
 }

@@ -25,6 +25,7 @@ pub const LEADING: &[&str] = &[
     "external",
     "port",
     "test",
+    "cluster",
     "select",
     "isolate",
 ];

@@ -222,6 +222,7 @@ impl Lowerer {
             return;
         }
         let known = protocol_typo(self.file, start, region, before)
+            .or_else(|| missing_comma(self.file, start, region, before))
             .or_else(|| trailing_comma(self.file, start, region))
             .or_else(|| missing_value(self.file, start, region))
             .or_else(|| keyword_typo(self.file, start, region));
@@ -312,6 +313,7 @@ impl Lowerer {
             Rule::external_decl => Item::External(self.external_decl(pair)?),
             Rule::port_decl => Item::Port(self.port_decl(pair)?),
             Rule::test_decl => Item::Test(self.test_decl(pair)?),
+            Rule::cluster_decl => Item::Cluster(self.cluster_decl(pair)?),
             Rule::connection => Item::Connection(self.connection(pair)?),
             _ => return None,
         })
@@ -562,6 +564,46 @@ impl Lowerer {
             blocks: lists.next().unwrap_or_default(),
             except: lists.next().unwrap_or_default(),
         })
+    }
+
+    fn cluster_decl(&mut self, pair: Pair<'_, Rule>) -> Option<ClusterDecl> {
+        let span = self.span(&pair);
+        let mut keyword = None;
+        let mut ranges = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::kw_cluster => keyword = Some(self.span(&p)),
+                Rule::cluster_body => {
+                    for stmt in p.into_inner() {
+                        match stmt.as_rule() {
+                            Rule::cluster_stmt => ranges.push(self.cluster_ranges(stmt)),
+                            Rule::bad_stmt => self.bad_region(&stmt, Rule::cluster_stmt_probe),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(ClusterDecl {
+            span,
+            keyword: keyword?,
+            ranges,
+        })
+    }
+
+    fn cluster_ranges(&self, pair: Pair<'_, Rule>) -> ClusterRanges {
+        let span = self.span(&pair);
+        let mut kind = RangeKind::Pods;
+        let mut cidrs = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::kw_services => kind = RangeKind::Services,
+                Rule::cidr => cidrs.push(self.string(p)),
+                _ => {}
+            }
+        }
+        ClusterRanges { span, kind, cidrs }
     }
 
     fn port_decl(&mut self, pair: Pair<'_, Rule>) -> Option<PortDecl> {
@@ -1077,6 +1119,50 @@ fn misplaced_statement(file: FileId, start: usize, region: &str) -> Option<Diagn
     })
 }
 
+/// Two items of a list with no `,` between them: directions (`isolate ingress egress`) or
+/// address blocks (`pods 10.0.0.0/16 10.1.0.0/16`).
+fn missing_comma(file: FileId, start: usize, region: &str, before: &str) -> Option<Diagnostic> {
+    let word = |s: &str| -> bool {
+        matches!(s, "ingress" | "egress")
+            || (s.contains(['.', ':'])
+                && s.chars()
+                    .all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '/')))
+    };
+    let this: String = region
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | '}' | '/'))
+        .collect();
+    let this_full: String = region
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | '}'))
+        .collect();
+    // The word just before, on the same line (the gap holds spaces and tabs only).
+    let head = before.get(..before.trim_end_matches([' ', '\t']).len())?;
+    let prev = head
+        .rsplit(|c: char| c.is_whitespace() || c == '{')
+        .next()
+        .unwrap_or("");
+    let directions = matches!(this.as_str(), "ingress" | "egress");
+    let kinds_match = if directions {
+        matches!(prev, "ingress" | "egress")
+    } else {
+        word(&this_full) && word(prev) && !matches!(prev, "ingress" | "egress")
+    };
+    if this.is_empty() || !kinds_match {
+        return None;
+    }
+    let shown = if directions { &this } else { &this_full };
+    Some(
+        Diagnostic::new(
+            Code::Syntax,
+            Span::new(file, start, start + shown.len()),
+            format!("a `,` is missing between `{prev}` and `{shown}`"),
+        )
+        .label("a `,` must come before this")
+        .help(format!("write `{prev}, {shown}`")),
+    )
+}
+
 /// A list that ends in `,` (`isolate ingress, }`).
 fn trailing_comma(file: FileId, start: usize, region: &str) -> Option<Diagnostic> {
     let rest = region.strip_prefix(',')?;
@@ -1236,6 +1322,34 @@ test "t" {
             .map(|i| matches!(i, Item::Connection(_)))
             .collect();
         assert_eq!(kinds, [true, true, false]);
+    }
+
+    #[test]
+    fn cluster_starts_a_block_or_a_connection() {
+        let parsed = p(
+            "cluster { pods 10.244.0.0/16, fd00:10:244::/56 services 10.96.0.0/12 }\ncluster -> x:80\ncluster, namespace a -> x:1\n",
+        );
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        let Some(Item::Cluster(c)) = parsed.ast.items.first() else {
+            panic!("{:?}", parsed.ast.items);
+        };
+        let ranges: Vec<(RangeKind, Vec<&str>)> = c
+            .ranges
+            .iter()
+            .map(|r| (r.kind, r.cidrs.iter().map(|s| s.value.as_str()).collect()))
+            .collect();
+        assert_eq!(
+            ranges,
+            [
+                (RangeKind::Pods, vec!["10.244.0.0/16", "fd00:10:244::/56"]),
+                (RangeKind::Services, vec!["10.96.0.0/12"])
+            ]
+        );
+        assert!(
+            parsed.ast.items[1..]
+                .iter()
+                .all(|i| matches!(i, Item::Connection(_)))
+        );
     }
 
     #[test]
