@@ -126,7 +126,32 @@ pub fn line_index(db: &dyn Db, file: SourceFile) -> LineIndex {
 
 #[salsa::tracked(returns(ref))]
 pub fn item_tree(db: &dyn Db, file: SourceFile) -> ItemTree {
-    items::item_tree(file.id(db), file.text(db), parse(db, file))
+    items::item_tree_with(
+        file.id(db),
+        file.text(db),
+        parse(db, file),
+        &mut |anchor, source| {
+            parse_alone(db, ItemSource::new(db, anchor, source.to_string())).clone()
+        },
+    )
+}
+
+/// The text of one item under its anchor, in a file with syntax errors (the items of a file
+/// without are its parse moved to their anchors). Interned, so an item whose text did not
+/// change is parsed alone once; salsa reclaims texts no longer used (after a few revisions), so the
+/// texts of old edits do not pile up.
+#[salsa::interned(debug)]
+pub struct ItemSource<'db> {
+    #[returns(copy)]
+    pub anchor: FileId,
+    #[returns(ref)]
+    pub text: String,
+}
+
+/// One item's text parsed alone: its spans are relative to its start.
+#[salsa::tracked(returns(ref))]
+pub fn parse_alone<'db>(db: &'db dyn Db, source: ItemSource<'db>) -> Vec<ast::Item> {
+    syntax::parse(source.anchor(db), source.text(db)).ast.items
 }
 
 /// The file's items without comments or positions: equal across edits of comments, white

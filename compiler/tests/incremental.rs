@@ -216,8 +216,9 @@ fn a_comment_edit_between_items_that_moves_no_line_re_emits_nothing() {
 }
 
 /// What an edit of the text of an item of `services.netpol` always re-runs before
-/// resolution: its parse and item tree, the per-file queries over them, and the list of the
-/// program's items (which backdate).
+/// resolution: its parse and item tree (in a file without syntax errors, its parse of each
+/// item moved to the item's anchor: no item is parsed alone), the per-file queries over
+/// them, and the list of the program's items (which backdate).
 const REPARSE: [&str; 9] = [
     "parse",
     "item_tree",
@@ -248,6 +249,7 @@ fn a_comment_inside_an_item_re_resolves_that_item_only() {
     let after = demand(&db, ws);
     let log = db.take_executed();
     assert_eq!(count(&log, "resolve_item"), 1, "{log:?}");
+    assert_eq!(count(&log, "parse_alone"), 0, "{log:?}");
     assert_ran_exactly(
         log,
         &REPARSE,
@@ -281,6 +283,7 @@ fn an_edit_inside_one_service_body_re_resolves_that_service_only() {
     // The service's own resolution, and no other item's: the declarations are equal, and
     // no connection reads the body of `web` (so its `service_def` was never asked for).
     assert_eq!(count(&log, "resolve_item"), 1, "{log:?}");
+    assert_eq!(count(&log, "parse_alone"), 0, "{log:?}");
     // Its selector's span changed length, so its outline changed and the lints and naming
     // run again; its diagnostics (none) are equal, so the union is not rebuilt; lowering's
     // result is equal (positions are relative to the service), so nothing after it runs.
@@ -315,6 +318,8 @@ fn a_port_number_change_re_resolves_the_service_and_the_connection_that_reads_it
         assert_eq!(count(&log, q), 2, "{q}: {log:?}");
     }
     assert_eq!(count(&log, "service_def"), 1, "{log:?}");
+    // Only the text of `api` changed: the connection that reads its port is not parsed again.
+    assert_eq!(count(&log, "parse_alone"), 0, "{log:?}");
     // Same length: no item moved, so the source lines are equal. The diagnostics change:
     // the containers of `api` declare 8080, not 9090.
     assert_ran_exactly(
@@ -355,6 +360,8 @@ fn adding_a_file_parses_only_that_file() {
     for q in &reparse {
         assert_eq!(count(&log, q), 1, "{q}: {log:?}");
     }
+    // Its items are its parse moved to their anchors: none is parsed alone.
+    assert_eq!(count(&log, "parse_alone"), 0, "{log:?}");
     for q in PER_ITEM {
         assert_eq!(count(&log, q), 6, "{q}: {log:?}");
     }
@@ -479,4 +486,21 @@ fn diagnostics_point_at_the_moved_text() {
     assert_eq!(span.file, file.id(&db));
     assert_eq!(&text[span.start..span.end], "app = \"wbe\"");
     assert_eq!(db::line_index(&db, file).line_col(span.start), (4, 10));
+}
+
+#[test]
+fn in_a_file_with_a_syntax_error_an_edit_parses_alone_only_the_edited_item() {
+    let (mut db, ws) = setup();
+    let broken = format!("{SERVICES}\nservice oops in shop {{\n  select app =\n}}\n");
+    db.set_file("services.netpol", broken.clone());
+    assert!(db::diagnostics(&db, ws).iter().any(|d| d.is_error()));
+    let first = db.take_executed();
+    assert!(count(&first, "parse_alone") > 1, "{first:?}");
+    db.set_file(
+        "services.netpol",
+        broken.replace("select app = \"web\"", "select app = \"webx\""),
+    );
+    assert!(db::diagnostics(&db, ws).iter().any(|d| d.is_error()));
+    let log = db.take_executed();
+    assert_eq!(count(&log, "parse_alone"), 1, "{log:?}");
 }

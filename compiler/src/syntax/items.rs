@@ -39,26 +39,42 @@ pub struct ItemTree {
 /// checks); in a file with errors each item's text is parsed again alone, as recovery may
 /// read an item differently in its file.
 pub fn item_tree(file: FileId, text: &str, parsed: &Parsed) -> ItemTree {
+    item_tree_with(file, text, parsed, &mut |anchor, source| {
+        parse(anchor, source).ast.items
+    })
+}
+
+/// [`item_tree`], with `alone` parsing one item's text under its anchor, for files with
+/// syntax errors (the database memoizes it, so an edit parses again only the items whose
+/// text changed).
+pub fn item_tree_with(
+    file: FileId,
+    text: &str,
+    parsed: &Parsed,
+    alone: &mut dyn FnMut(FileId, &str) -> Vec<Item>,
+) -> ItemTree {
     if parsed.errors.is_empty() {
-        build(file, text, &parsed.ast.items, rebased)
+        build(file, text, &parsed.ast.items, &mut rebased)
     } else {
-        build(file, text, &parsed.ast.items, parsed_alone)
+        build(
+            file,
+            text,
+            &parsed.ast.items,
+            &mut |_item: &Item, anchor: FileId, source: &str, _start: usize| {
+                let mut items = alone(anchor, source);
+                match (items.pop(), items.is_empty()) {
+                    (Some(relative), true) => Some(relative),
+                    // Parsed alone, the text is not the same one item.
+                    _ => None,
+                }
+            },
+        )
     }
 }
 
 /// An item relative to its start: `None` when that cannot be said (the item's own spans are
 /// kept, which are correct but move with the text).
-type Relative = fn(&Item, FileId, &str, usize) -> Option<Item>;
-
-/// The item parsed alone from its text.
-fn parsed_alone(_item: &Item, anchor: FileId, source: &str, _start: usize) -> Option<Item> {
-    let mut alone = parse(anchor, source).ast.items;
-    match (alone.pop(), alone.is_empty()) {
-        (Some(relative), true) => Some(relative),
-        // Parsed alone, the text is not the same one item.
-        _ => None,
-    }
-}
+type Relative<'a> = dyn FnMut(&Item, FileId, &str, usize) -> Option<Item> + 'a;
 
 /// The item moved to its anchor, every span made relative to its start.
 fn rebased(item: &Item, anchor: FileId, _source: &str, start: usize) -> Option<Item> {
@@ -73,7 +89,7 @@ fn rebased(item: &Item, anchor: FileId, _source: &str, start: usize) -> Option<I
     Some(relative)
 }
 
-fn build(file: FileId, text: &str, items: &[Item], relative: Relative) -> ItemTree {
+fn build(file: FileId, text: &str, items: &[Item], relative: &mut Relative<'_>) -> ItemTree {
     let mut tree = ItemTree::default();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut slots: BTreeMap<u32, ()> = BTreeMap::new();
