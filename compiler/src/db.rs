@@ -25,7 +25,7 @@ use crate::backend::lower::{self, Lowered};
 use crate::backend::opt;
 use crate::check::{self, IsolatedServices, ItemOutline, Outline, PeerView};
 use crate::diagnostic::{Diagnostic, Label, RenderFile, render, sort_diagnostics};
-use crate::k8s::workloads::{self, Manifests};
+use crate::k8s::workloads::{self, Manifests, NamespaceIndex, WorkloadIndex};
 use crate::resolve::hir::Service;
 use crate::resolve::{self, Declarations, FileAst, ItemResolution, Resolved, StdModule};
 use crate::span::{FileId, LineIndex, Span};
@@ -414,15 +414,22 @@ pub fn isolated_services(db: &dyn Db, ws: Workspace) -> IsolatedServices {
     IsolatedServices::of(&outline(db, ws).program.services)
 }
 
+/// The cluster's workloads by namespace, built once for every item's checks.
+#[salsa::tracked(returns(ref))]
+pub fn namespace_index(db: &dyn Db, ws: Workspace) -> NamespaceIndex {
+    NamespaceIndex::new(cluster(db, ws))
+}
+
 /// The checks of one item against the workloads ([`check::item`]): they read the item's
 /// resolution, the outlines of the services it names, and the cluster.
 #[salsa::tracked(returns(ref))]
 pub fn check_item<'db>(db: &'db dyn Db, ws: Workspace, item: Item<'db>) -> Vec<Diagnostic> {
     let r = resolve_item(db, ws, item);
     let cluster = cluster(db, ws);
+    let index = WorkloadIndex::with(cluster, namespace_index(db, ws));
     let mut out = Vec::new();
     if let Some((_, svc)) = &r.service {
-        out.extend(check::check_service(svc, cluster));
+        out.extend(check::check_service(svc, cluster, &index));
     }
     if !r.program.connections.is_empty() {
         let decls = declarations(db, ws);
@@ -441,6 +448,7 @@ pub fn check_item<'db>(db: &'db dyn Db, ws: Workspace, item: Item<'db>) -> Vec<D
             &view,
             &isolated,
             cluster,
+            &index,
         ));
     }
     out

@@ -432,7 +432,8 @@ fn a_manifest_edit_that_changes_a_label_re_checks_but_re_resolves_nothing() {
     );
     let diags = db::diagnostics(&db, ws);
     // No item reads the workloads (every port is declared in the program), so resolution
-    // is not re-run, nor the outlines; every item's checks, the lints and policy naming
+    // is not re-run, nor the outlines; the workloads' index by namespace is built again
+    // (and backdates: no workload changed namespace); every item's checks, the lints and policy naming
     // read them; only the checks of `api` find something new, so only its diagnostics are
     // gathered again.
     let log = db.take_executed();
@@ -444,6 +445,7 @@ fn a_manifest_edit_that_changes_a_label_re_checks_but_re_resolves_nothing() {
             "manifest",
             "manifests",
             "cluster",
+            "namespace_index",
             "check_item",
             "item_diagnostics",
             "lints",

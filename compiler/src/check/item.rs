@@ -66,12 +66,15 @@ impl IsolatedServices {
 
 /// A service's checks: its selector against the workloads of its namespace, and its ports
 /// against the containers it selects.
-pub fn check_service(svc: &Service, manifests: &Manifests) -> Vec<Diagnostic> {
+pub fn check_service(
+    svc: &Service,
+    manifests: &Manifests,
+    index: &WorkloadIndex<'_>,
+) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let index = WorkloadIndex::new(manifests);
     selector_checks(
         &mut out,
-        &index,
+        index,
         &svc.namespace,
         &svc.selector,
         svc.selector_span,
@@ -79,7 +82,7 @@ pub fn check_service(svc: &Service, manifests: &Manifests) -> Vec<Diagnostic> {
         "service",
     );
     // Ports that no container of the service exposes.
-    let pods = matching(manifests, &index, Some(svc.pod_set()));
+    let pods = matching(manifests, index, Some(svc.pod_set()));
     if !pods.is_empty() {
         for def in &svc.ports {
             for r in &def.values {
@@ -96,16 +99,16 @@ pub fn check_service(svc: &Service, manifests: &Manifests) -> Vec<Diagnostic> {
 /// ports that no container of the target exposes, and peers or ports that allow too much.
 /// `isolated` is asked for only when a `cluster` peer needs it. Spans are relative to the
 /// item, so what is deduplicated here is deduplicated program-wide.
-pub fn check_connections(
+pub fn check_connections<'m>(
     connections: &[Conn],
     references: &[Reference],
     view: &PeerView<'_>,
     isolated: &dyn Fn() -> IsolatedServices,
-    manifests: &Manifests,
+    manifests: &'m Manifests,
+    index: &'m WorkloadIndex<'m>,
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let index = WorkloadIndex::new(manifests);
-    let mut matched = Matcher::new(manifests, &index, view);
+    let mut matched = Matcher::new(manifests, index, view);
     let service_port_refs: BTreeSet<Span> = references
         .iter()
         .filter(|r| matches!(r.def, Def::ServicePort(..)))
@@ -184,8 +187,6 @@ fn matching<'m>(
     match &set.ns {
         NsScope::Named(n) => index
             .in_namespace(n)
-            .iter()
-            .copied()
             .filter(|w| set.pods.matches(&w.labels))
             .collect(),
         NsScope::Selector(s) => {

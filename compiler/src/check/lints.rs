@@ -306,7 +306,6 @@ fn overlap_lint(out: &mut Vec<Diagnostic>, p: &Program, index: &WorkloadIndex<'_
         .map(|s| {
             index
                 .in_namespace(&s.namespace)
-                .iter()
                 .enumerate()
                 .filter(|(_, w)| s.selector.matches(&w.labels))
                 .map(|(k, _)| k)
@@ -577,8 +576,6 @@ fn needed_by_lints(
         }
         let pods: Vec<&Workload> = index
             .in_namespace(&svc.namespace)
-            .iter()
-            .copied()
             .filter(|w| svc.selector.matches(&w.labels))
             .collect();
         if !scrapers.is_empty()

@@ -67,7 +67,7 @@ pub(crate) fn selector_checks(
     if !index.mentions_namespace(ns) || sel.is_unsat() {
         return;
     }
-    let in_ns: &[&Workload] = index.in_namespace(ns);
+    let in_ns: Vec<&Workload> = index.in_namespace(ns).collect();
     if in_ns.iter().any(|w| sel.matches(&w.labels)) {
         return;
     }

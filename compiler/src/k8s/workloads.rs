@@ -114,33 +114,70 @@ impl Manifests {
 /// The workloads by namespace, and the namespaces the manifests mention: built once, so that
 /// a lookup by namespace does not scan every workload.
 pub struct WorkloadIndex<'m> {
-    by_ns: std::collections::HashMap<&'m str, Vec<&'m Workload>>,
-    declared: std::collections::HashSet<&'m str>,
+    manifests: &'m Manifests,
+    index: std::borrow::Cow<'m, NamespaceIndex>,
 }
 
-impl<'m> WorkloadIndex<'m> {
-    pub fn new(manifests: &'m Manifests) -> WorkloadIndex<'m> {
-        let mut by_ns: std::collections::HashMap<&str, Vec<&Workload>> =
-            std::collections::HashMap::new();
-        for w in &manifests.workloads {
-            by_ns.entry(w.namespace.as_str()).or_default().push(w);
+/// The positions of the workloads of each namespace in [`Manifests::workloads`], and the
+/// namespaces the manifests declare: what [`WorkloadIndex`] reads, kept by the database once
+/// per cluster (`db::namespace_index`) so that per-item checks do not build it again.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct NamespaceIndex {
+    by_ns: BTreeMap<String, Vec<usize>>,
+    declared: std::collections::BTreeSet<String>,
+}
+
+impl NamespaceIndex {
+    pub fn new(manifests: &Manifests) -> NamespaceIndex {
+        let mut by_ns: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, w) in manifests.workloads.iter().enumerate() {
+            match by_ns.get_mut(w.namespace.as_str()) {
+                Some(v) => v.push(i),
+                None => {
+                    by_ns.insert(w.namespace.clone(), vec![i]);
+                }
+            }
         }
         let declared = manifests
             .namespaces
             .iter()
-            .map(|n| n.name.as_str())
+            .map(|n| n.name.clone())
             .collect();
-        WorkloadIndex { by_ns, declared }
+        NamespaceIndex { by_ns, declared }
+    }
+}
+
+impl<'m> WorkloadIndex<'m> {
+    /// Builds the index of `manifests`.
+    pub fn new(manifests: &'m Manifests) -> WorkloadIndex<'m> {
+        WorkloadIndex {
+            manifests,
+            index: std::borrow::Cow::Owned(NamespaceIndex::new(manifests)),
+        }
+    }
+
+    /// The index of `manifests`, from `index` (which must be `NamespaceIndex::new(manifests)`).
+    pub fn with(manifests: &'m Manifests, index: &'m NamespaceIndex) -> WorkloadIndex<'m> {
+        WorkloadIndex {
+            manifests,
+            index: std::borrow::Cow::Borrowed(index),
+        }
     }
 
     /// The workloads of namespace `ns`, in manifest order.
-    pub fn in_namespace(&self, ns: &str) -> &[&'m Workload] {
-        self.by_ns.get(ns).map_or(&[], Vec::as_slice)
+    pub fn in_namespace(&self, ns: &str) -> impl Iterator<Item = &'m Workload> + '_ {
+        let manifests = self.manifests;
+        self.index
+            .by_ns
+            .get(ns)
+            .into_iter()
+            .flatten()
+            .filter_map(move |i| manifests.workloads.get(*i))
     }
 
     /// As [`Manifests::mentions_namespace`].
     pub fn mentions_namespace(&self, ns: &str) -> bool {
-        self.by_ns.contains_key(ns) || self.declared.contains(ns)
+        self.index.by_ns.contains_key(ns) || self.index.declared.contains(ns)
     }
 }
 
