@@ -46,6 +46,19 @@ def processes_running(exe):
     return found
 
 
+
+def run_nvim(binary, script, path, cwd, env):
+    """Runs headless Neovim on `path` with `tests/lsp/<script>` as its only config."""
+    subprocess.run(
+        [binary, "--headless", "-n", "-i", "NONE", "-u", str(ROOT / "tests/lsp" / script), str(path)],
+        env=env,
+        cwd=cwd,
+        timeout=60,
+        check=True,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+    )
+
 def test_neovim_diagnostics_hover_and_clean_quit(tmp_path):
     binary = nvim()
     prog = tmp_path / "prog"
@@ -66,15 +79,7 @@ def test_neovim_diagnostics_hover_and_clean_quit(tmp_path):
         NETPOL_HOVER_LINE=str(line),
         NETPOL_HOVER_COL=str(col),
     )
-    subprocess.run(
-        [binary, "--headless", "-n", "-i", "NONE", "-u", str(ROOT / "tests/lsp/nvim_smoke.lua"), str(path)],
-        env=env,
-        cwd=prog,
-        timeout=60,
-        check=True,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-    )
+    run_nvim(binary, "nvim_smoke.lua", path, prog, env)
     result = json.loads(out.read_text())
     assert result["filetype"] == "netpol"
     cli = run_cli("check", str(prog), "--warnings", "--color", "never").stderr
@@ -110,15 +115,7 @@ def test_neovim_code_lenses_right_after_write_give_that_saves_run(tmp_path):
     server.symlink_to(NETPOL)
     out = tmp_path / "out.json"
     env = dict(os.environ, NETPOL_REPO=str(ROOT), NETPOL_SMOKE_OUT=str(out), NETPOL_SMOKE_CMD=str(server))
-    subprocess.run(
-        [binary, "--headless", "-n", "-i", "NONE", "-u", str(ROOT / "tests/lsp/nvim_lens.lua"), str(path)],
-        env=env,
-        cwd=prog,
-        timeout=60,
-        check=True,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-    )
+    run_nvim(binary, "nvim_lens.lua", path, prog, env)
     result = json.loads(out.read_text())
     blocks = [i for i, line in enumerate(LENS_PROGRAM.split("\n")) if line.startswith('test "')]
     assert [l["line"] for l in result["before"]] == blocks, result
