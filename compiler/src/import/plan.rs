@@ -79,15 +79,22 @@ impl Importer<'_> {
             None => (0..units.list.len()).collect(),
         };
         let mut covers: BTreeMap<&str, bool> = BTreeMap::new();
+        // Namespaces whose every pod is already taken out (an isolated namespace covered):
+        // their other units change nothing, neither the pieces (`diff` of a set minus every
+        // pod is empty) nor the names of the units removed.
+        let mut whole: BTreeSet<&str> = BTreeSet::new();
         for (ns, sel, name) in tried.iter().filter_map(|at| units.list.get(*at)) {
+            if whole.contains(ns.as_str()) {
+                continue;
+            }
             let covered = *covers
                 .entry(ns.as_str())
                 .or_insert_with(|| set.ns.matches(&self.cl(ns)));
             if covered && set.pods.overlaps(sel) {
-                let whole = by_ns.get(ns).is_some_and(|s| s.iter().any(Sel::is_all));
                 by_ns.entry(ns.clone()).or_default().push(sel.clone());
-                if !whole {
-                    removed.push(name.clone());
+                removed.push(name.clone());
+                if sel.is_all() {
+                    whole.insert(ns.as_str());
                 }
             }
         }
@@ -110,13 +117,6 @@ impl Importer<'_> {
             }
         }
         (simplify(pieces), removed)
-    }
-
-    pub(in crate::import) fn holder(&self, pol: &Pol) -> PeerRef {
-        match pol.service {
-            Some(s) => PeerRef::Service(s),
-            None => PeerRef::Pods(pol.set.clone()),
-        }
     }
 
     pub(in crate::import) fn external(&mut self, kind: ExternalKind) -> usize {
@@ -205,24 +205,32 @@ impl Importer<'_> {
 
     /// The one-sided lines of one policy's rules (parts 1 and 2 of the module doc).
     pub(in crate::import) fn policy_section(&mut self, index: usize) -> Vec<Stmt> {
-        let Some(pol) = self.pols.get(index).cloned() else {
+        let Some(pol) = self.pols.get_mut(index) else {
             return Vec::new();
         };
         if pol.skipped.is_some() {
             return Vec::new();
         }
-        let holder = self.holder(&pol);
-        let short = self.short(index);
+        // The rules are lent out of the policy while its lines are written (`one_sided` needs
+        // the importer mutably), rather than the whole policy cloned.
+        let egress = std::mem::take(&mut pol.egress);
+        let ingress = std::mem::take(&mut pol.ingress);
+        let short = pol.id.clone();
+        let holder = holder(pol);
         let mut out = Vec::new();
-        for rule in &pol.egress {
+        for rule in &egress {
             let mut s = self.one_sided(&short, &holder, rule, false);
             s.origin = Some((index, false, rule.number));
             out.push(s);
         }
-        for rule in &pol.ingress {
+        for rule in &ingress {
             let mut s = self.one_sided(&short, &holder, rule, true);
             s.origin = Some((index, true, rule.number));
             out.push(s);
+        }
+        if let Some(pol) = self.pols.get_mut(index) {
+            pol.egress = egress;
+            pol.ingress = ingress;
         }
         out
     }
@@ -304,7 +312,9 @@ impl Importer<'_> {
     /// The connections between pods isolated at both ends (part 3 of the module doc).
     pub(in crate::import) fn pairs(&mut self) -> Vec<Stmt> {
         let mut out = Vec::new();
-        let pols = self.pols.clone();
+        // The policies are lent out of the importer while the pairs are built (`pair` needs
+        // the importer mutably), rather than cloned; they are put back below.
+        let pols = std::mem::take(&mut self.pols);
         // The pod peers of every rule of one direction, with the policy and rule they are in.
         let pod_peers = |rules: fn(&Pol) -> &Vec<Rule>| -> Vec<(usize, &Rule, PodSet)> {
             pols.iter()
@@ -340,6 +350,10 @@ impl Importer<'_> {
                 }
             }
         }
+        drop(index);
+        drop(egress);
+        drop(ingress);
+        self.pols = pols;
         out
     }
 
@@ -375,8 +389,9 @@ impl Importer<'_> {
             // Neither rule lost these pods: the one-sided lines say it all.
             return Vec::new();
         }
-        let short_e = self.short(pe_i);
-        let short_i = self.short(pi_i);
+        // `self.pols` is lent out to `pairs`: the ids come from the policies given.
+        let short_e = pe.id.clone();
+        let short_i = pi.id.clone();
         let head = format!(
             "{short_e} egress rule {} and {short_i} ingress rule {}",
             e.number, i.number
@@ -745,6 +760,14 @@ impl<'p> PairIndex<'p> {
         out.sort_unstable();
         out.dedup();
         out
+    }
+}
+
+/// The peer that stands for a policy's pods: its service, or the pods of its namespace.
+fn holder(pol: &Pol) -> PeerRef {
+    match pol.service {
+        Some(s) => PeerRef::Service(s),
+        None => PeerRef::Pods(pol.set.clone()),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Rendering: the program text, with the comments that say where each line comes from.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::fmt::unparse;
 use crate::k8s::eval::{NAMESPACE_NAME_LABEL as NAME, Protocol};
@@ -9,7 +9,7 @@ use crate::resolve::hir::Dirs;
 use crate::span::{FileId, Span};
 use crate::syntax::ast::{self, ReqOp};
 
-use super::model::{ExternalKind, Importer, PeerRef, PodSet, Stmt};
+use super::model::{ExternalKind, Importer, PeerRef, PodSet, Pol, Stmt};
 use super::names::is_name;
 
 impl Importer<'_> {
@@ -119,9 +119,13 @@ impl Importer<'_> {
             out.push_str(cluster);
             out.push('\n');
         }
-        // Namespaces, with the policies that isolate every pod of them.
+        // Namespaces, with the policies that isolate every pod of them (in input order).
+        let mut by_ns: BTreeMap<&str, Vec<&Pol>> = BTreeMap::new();
+        for p in &self.pols {
+            by_ns.entry(p.ns.as_str()).or_default().push(p);
+        }
         for ns in &self.namespaces {
-            for p in self.pols.iter().filter(|p| &p.ns == ns) {
+            for p in by_ns.get(ns.as_str()).into_iter().flatten() {
                 if let Some(why) = &p.skipped {
                     out.push_str(&comment_lines(
                         &format!("{} ({}) is not imported: {why}", p.id, p.file),
@@ -215,10 +219,12 @@ impl Importer<'_> {
             }
         }
         let mut written: BTreeSet<String> = BTreeSet::new();
-        let paired: BTreeSet<(usize, bool, usize)> = pairs
+        let pair_lines: Vec<(&Stmt, Option<String>)> =
+            pairs.iter().map(|s| (s, self.stmt_text(s))).collect();
+        let paired: BTreeSet<(usize, bool, usize)> = pair_lines
             .iter()
-            .filter(|s| self.stmt_text(s).is_some())
-            .flat_map(|s| s.pair_of.iter().copied())
+            .filter(|(_, line)| line.is_some())
+            .flat_map(|(s, _)| s.pair_of.iter().copied())
             .collect();
         for section in sections {
             for s in section {
@@ -260,8 +266,6 @@ impl Importer<'_> {
                 }
             }
         }
-        let pair_lines: Vec<(&Stmt, Option<String>)> =
-            pairs.iter().map(|s| (s, self.stmt_text(s))).collect();
         if !pair_lines.is_empty() {
             out.push('\n');
             out.push_str(&comment_lines(
