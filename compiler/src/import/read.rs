@@ -51,11 +51,59 @@ enum Node {
 
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
-        d.deserialize_any(NodeVisitor)
+        d.deserialize_any(NodeVisitor(Depth::Full))
     }
 }
 
-struct NodeVisitor;
+/// Which nodes of a tree carry their location. Every location costs the YAML reader a
+/// mapping of its own, so [`read`] first reads a file with the locations of its documents and
+/// list items only ([`Depth::Doc`]), which are all it needs when every policy is valid, and
+/// reads it again with every location ([`Depth::Full`]) to place the errors when one is not.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    /// Every node has its location.
+    Full,
+    /// No node below has one ([`Location::UNKNOWN`]).
+    Plain,
+    /// A document: a mapping whose `items` list has the locations of its items only.
+    Doc,
+    /// The `items` of a document: each item has its location, nothing below it.
+    Items,
+}
+
+/// A node read at [`Depth::Plain`], with an unknown location.
+struct Plain(Spanned<Node>);
+
+impl<'de> Deserialize<'de> for Plain {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Plain, D::Error> {
+        let value = d.deserialize_any(NodeVisitor(Depth::Plain))?;
+        Ok(Plain(Spanned::new(
+            value,
+            serde_saphyr::Location::UNKNOWN,
+            serde_saphyr::Location::UNKNOWN,
+        )))
+    }
+}
+
+/// A node read at a given [`Depth`] (its own location comes from a `Spanned` around it).
+struct AtDepth<const D: u8>(Node);
+
+const DOC: u8 = 0;
+const ITEMS: u8 = 1;
+const PLAIN: u8 = 2;
+
+impl<'de, const N: u8> Deserialize<'de> for AtDepth<N> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<AtDepth<N>, D::Error> {
+        let depth = match N {
+            DOC => Depth::Doc,
+            ITEMS => Depth::Items,
+            _ => Depth::Plain,
+        };
+        d.deserialize_any(NodeVisitor(depth)).map(AtDepth)
+    }
+}
+
+struct NodeVisitor(Depth);
 
 impl<'de> Visitor<'de> for NodeVisitor {
     type Value = Node;
@@ -92,15 +140,45 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
         let mut out = Vec::new();
-        while let Some(item) = seq.next_element::<Spanned<Node>>()? {
-            out.push(item);
+        match self.0 {
+            Depth::Full => {
+                while let Some(item) = seq.next_element::<Spanned<Node>>()? {
+                    out.push(item);
+                }
+            }
+            Depth::Items => {
+                while let Some(item) = seq.next_element::<Spanned<AtDepth<PLAIN>>>()? {
+                    out.push(Spanned::new(item.value.0, item.referenced, item.defined));
+                }
+            }
+            Depth::Plain | Depth::Doc => {
+                while let Some(Plain(item)) = seq.next_element::<Plain>()? {
+                    out.push(item);
+                }
+            }
         }
         Ok(Node::Seq(out))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
         let mut out = Vec::new();
-        while let Some(key) = map.next_key::<Spanned<Node>>()? {
-            let value = map.next_value::<Spanned<Node>>()?;
+        if self.0 == Depth::Full {
+            while let Some(key) = map.next_key::<Spanned<Node>>()? {
+                let value = map.next_value::<Spanned<Node>>()?;
+                out.push((key, value));
+            }
+            return Ok(Node::Map(out));
+        }
+        while let Some(Plain(key)) = map.next_key::<Plain>()? {
+            let value = if self.0 == Depth::Doc && key.value.is_key("items") {
+                let AtDepth(items) = map.next_value::<AtDepth<ITEMS>>()?;
+                Spanned::new(
+                    items,
+                    serde_saphyr::Location::UNKNOWN,
+                    serde_saphyr::Location::UNKNOWN,
+                )
+            } else {
+                map.next_value::<Plain>()?.0
+            };
             out.push((key, value));
         }
         Ok(Node::Map(out))
@@ -139,12 +217,31 @@ impl Node {
         }
     }
 
+    /// Whether this key reads as `key` ([`Node::key_text`] without its allocation for strings).
+    fn is_key(&self, key: &str) -> bool {
+        match self {
+            Node::Str(s) => s == key,
+            other => other.key_text() == key,
+        }
+    }
+
     fn get(&self, key: &str) -> Option<&Spanned<Node>> {
         match self {
             Node::Map(entries) => entries
                 .iter()
-                .find(|(k, _)| k.value.key_text() == key)
+                .find(|(k, _)| k.value.is_key(key))
                 .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The value of `key` in a mapping, moved out (the first, as [`Node::get`] finds it).
+    fn take(self, key: &str) -> Option<Node> {
+        match self {
+            Node::Map(entries) => entries
+                .into_iter()
+                .find(|(k, _)| k.value.is_key(key))
+                .map(|(_, v)| v.value),
             _ => None,
         }
     }
@@ -173,35 +270,78 @@ impl Node {
 /// Other objects are skipped; the notes say which. A file that is not YAML is an error, and so
 /// is input that holds no NetworkPolicy at all (valid or not).
 pub fn read(files: &[(String, String)]) -> Result<Read, String> {
+    read_at(files, false)
+}
+
+/// [`read`]; `full` reads every file with every location at once (the first pass of each file
+/// is otherwise without them: see [`Depth`]).
+fn read_at(files: &[(String, String)], full: bool) -> Result<Read, String> {
     let mut out = Read::default();
     let mut seen_policy = false;
     for (file, text) in files {
-        let docs: Vec<Spanned<Node>> = serde_saphyr::from_multiple_with_options(
-            text,
-            crate::k8s::workloads::yaml_options(text.len()),
-        )
-        .map_err(|e| {
-            let reason = e.to_string();
-            let first = reason.lines().next().unwrap_or_default().to_string();
-            format!("`{file}` is not YAML: {first}")
-        })?;
+        if !full {
+            let mut quick = Read::default();
+            if let Ok(found) = read_file(file, text, Depth::Doc, &mut quick)
+                && quick.errors.is_empty()
+            {
+                seen_policy |= found;
+                out.inputs.append(&mut quick.inputs);
+                out.notes.append(&mut quick.notes);
+                continue;
+            }
+        }
+        seen_policy |= read_file(file, text, Depth::Full, &mut out)?;
+    }
+    if !seen_policy {
+        let names: Vec<String> = files.iter().map(|(f, _)| format!("`{f}`")).collect();
+        return Err(format!(
+            "no NetworkPolicy in {}: `netpol import` reads `networking.k8s.io/v1` NetworkPolicy objects",
+            if names.is_empty() {
+                "the input".to_string()
+            } else {
+                names.join(", ")
+            }
+        ));
+    }
+    Ok(out)
+}
+
+/// Reads one file into `out`, its documents (and list items) located and the nodes below
+/// them as `depth` says; whether it holds a NetworkPolicy.
+fn read_file(file: &str, text: &str, depth: Depth, out: &mut Read) -> Result<bool, String> {
+    let not_yaml = |e: serde_saphyr::Error| {
+        let reason = e.to_string();
+        let first = reason.lines().next().unwrap_or_default().to_string();
+        format!("`{file}` is not YAML: {first}")
+    };
+    let options = crate::k8s::workloads::yaml_options(text.len());
+    let docs: Vec<Spanned<Node>> = if depth == Depth::Full {
+        serde_saphyr::from_multiple_with_options(text, options).map_err(not_yaml)?
+    } else {
+        serde_saphyr::from_multiple_with_options::<Spanned<AtDepth<DOC>>>(text, options)
+            .map_err(not_yaml)?
+            .into_iter()
+            .map(|d| Spanned::new(d.value.0, d.referenced, d.defined))
+            .collect()
+    };
+    {
         let mut found = false;
         let mut others = BTreeSet::new();
         for doc in docs {
-            let kind = doc.value.get("kind").and_then(|k| k.value.str());
             // `List` (kubectl) and `NetworkPolicyList` (the API, whose items may omit `kind`
             // and `apiVersion`).
-            let items: Vec<(Spanned<Node>, bool)> = match kind {
-                Some(list) if list.ends_with("List") => {
-                    let typed = list == "NetworkPolicyList";
-                    match doc.value.get("items").map(|i| &i.value) {
-                        Some(Node::Seq(items)) => {
-                            items.iter().map(|i| (i.clone(), typed)).collect()
-                        }
-                        _ => Vec::new(),
-                    }
-                }
-                _ => vec![(doc, false)],
+            let list = doc
+                .value
+                .get("kind")
+                .and_then(|k| k.value.str())
+                .filter(|k| k.ends_with("List"))
+                .map(|k| k == "NetworkPolicyList");
+            let items: Vec<(Spanned<Node>, bool)> = match list {
+                Some(typed) => match doc.value.take("items") {
+                    Some(Node::Seq(items)) => items.into_iter().map(|i| (i, typed)).collect(),
+                    _ => Vec::new(),
+                },
+                None => vec![(doc, false)],
             };
             for (item, typed) in items {
                 let kind = item
@@ -225,7 +365,6 @@ pub fn read(files: &[(String, String)]) -> Result<Read, String> {
                     .to_string();
                 if kind == "NetworkPolicy" && api == "networking.k8s.io/v1" {
                     found = true;
-                    seen_policy = true;
                     let mut problems = Vec::new();
                     validate_policy(&item, &mut problems);
                     let at =
@@ -252,7 +391,7 @@ pub fn read(files: &[(String, String)]) -> Result<Read, String> {
                     }
                     match serde_json::from_value::<NetworkPolicy>(json) {
                         Ok(policy) => out.inputs.push(Input {
-                            file: file.clone(),
+                            file: file.to_string(),
                             line: item.referenced.line(),
                             policy,
                         }),
@@ -287,19 +426,8 @@ pub fn read(files: &[(String, String)]) -> Result<Read, String> {
             out.notes
                 .push(format!("`{file}` holds no NetworkPolicy{what}"));
         }
+        Ok(found)
     }
-    if !seen_policy {
-        let names: Vec<String> = files.iter().map(|(f, _)| format!("`{f}`")).collect();
-        return Err(format!(
-            "no NetworkPolicy in {}: `netpol import` reads `networking.k8s.io/v1` NetworkPolicy objects",
-            if names.is_empty() {
-                "the input".to_string()
-            } else {
-                names.join(", ")
-            }
-        ));
-    }
-    Ok(out)
 }
 
 // ------------------------------------------------------------------ the schema
@@ -830,6 +958,76 @@ mod tests {
         read(&[("p.yaml".to_string(), yaml.to_string())])
             .unwrap()
             .errors
+    }
+
+    /// Every YAML file under `dir`, recursively (`target`, `node_modules` and dot folders
+    /// left out).
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a test reading the repository's own files; the library itself does no I/O"
+    )]
+    fn yaml_files(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
+        paths.sort();
+        for path in paths {
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if path.is_dir() {
+                if !name.starts_with('.') && name != "target" && name != "node_modules" {
+                    yaml_files(&path, out);
+                }
+            } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+                out.push((
+                    path.display().to_string(),
+                    std::fs::read_to_string(&path).unwrap(),
+                ));
+            }
+        }
+    }
+
+    /// The first pass of `read` locates documents and list items only, and a file with an
+    /// invalid policy is read again with every location: the result is the one that reads
+    /// every node located, for every YAML file of the repository and of `../shared`, and for
+    /// each of them with one line left out, for 12 lines spread over the file (which makes
+    /// policies invalid, lists of one item, documents of another kind...).
+    #[test]
+    fn reading_with_fewer_locations_reads_the_same() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = Vec::new();
+        yaml_files(&root, &mut files);
+        yaml_files(&root.join("../shared"), &mut files);
+        assert!(files.len() > 150, "{}", files.len());
+        let mut cases = 0;
+        let mut with_errors = 0;
+        for (name, text) in &files {
+            let mut variants = vec![text.clone()];
+            let lines: Vec<&str> = text.lines().collect();
+            // Up to 12 lines of each file, spread over it (the whole of it would take minutes
+            // in a debug build).
+            let step = lines.len().div_ceil(12).max(1);
+            {
+                for skip in (0..lines.len()).step_by(step) {
+                    let mut v: Vec<&str> = lines.clone();
+                    v.remove(skip);
+                    variants.push(v.join("\n"));
+                }
+            }
+            for v in variants {
+                let input = [(name.clone(), v)];
+                let quick = read_at(&input, false);
+                let full = read_at(&input, true);
+                assert_eq!(quick, full, "{name}: {}", input[0].1);
+                cases += 1;
+                with_errors += usize::from(full.is_ok_and(|r| !r.errors.is_empty()));
+            }
+        }
+        // The second pass ran too.
+        assert!(with_errors > 100, "{with_errors} of {cases}");
+        // Files read together: one file with an invalid policy among valid ones.
+        let all = read_at(&files, false);
+        assert_eq!(all, read_at(&files, true));
     }
 
     #[test]
