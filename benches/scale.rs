@@ -42,10 +42,16 @@ fn main() {
         return one_size(size.parse().unwrap(), Manifests::PerService);
     }
     if let [write, size, dir] = args.as_slice()
-        && write == "--write"
+        && (write == "--write" || write == "--write-files")
     {
-        // The program of one size written to a folder, to profile the binary on it.
-        let generated = scale::generate(size.parse().unwrap(), SEED, Manifests::PerNamespace);
+        // The program of one size written to a folder, to profile the binary on it
+        // (`--write-files`: one manifest file per service).
+        let layout = if write == "--write" {
+            Manifests::PerNamespace
+        } else {
+            Manifests::PerService
+        };
+        let generated = scale::generate(size.parse().unwrap(), SEED, layout);
         return generated.write_to(Path::new(dir)).unwrap();
     }
     let mut sizes: Vec<(usize, &str)> = Vec::new();
