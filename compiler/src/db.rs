@@ -5,9 +5,10 @@
 //! SourceFile ─parse─▶ Parsed ─item_tree─▶ ItemTree ─┬─ file_items (position-free) ─┬─ file_declarations ─▶ declarations
 //!   (program,            │ (comments: fmt;           └─ item_positions (the edge)   └─ file_item_refs (one Item each)
 //!    stdlib)             └─ syntax_errors)                                            │ program_items
-//!                                                  resolve_item(item) ◀── service_def ◀─┘ (and declarations)
+//!                                                  resolve_item(item) ◀── service_def ◀─┘ (and declarations; no workloads)
+//!                                                     ├─▶ container_ports (names left to the containers)
 //!                                                     ├─▶ check_item ─▶ item_diagnostics ─────────────┐
-//! SourceFile ─manifest─▶ Manifests ─cluster ─▶ (both) └─▶ item_outline ─▶ outline ─▶ lints, policy_names ─▶ program_diagnostics ─▶ diagnostics
+//! SourceFile ─manifest─▶ Manifests ─cluster ─▶ (all)  └─▶ item_outline ─▶ outline ─▶ lints, policy_names ─▶ program_diagnostics ─▶ diagnostics
 //!   (manifest)                                  resolved ─▶ lowered ─▶ optimized ─▶ emitted
 //! ```
 //!
