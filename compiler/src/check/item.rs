@@ -230,14 +230,7 @@ fn undeclared(
     let listed = if declared.is_empty() {
         "they declare no named ports".to_string()
     } else {
-        format!(
-            "they declare {}",
-            declared
-                .iter()
-                .map(|d| format!("`{d}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+        format!("they declare {}", ticked(declared))
     };
     Some(
         Diagnostic::new(
@@ -313,6 +306,15 @@ fn matching<'m>(
     }
 }
 
+/// `` `a`, `b` ``: names in backticks, joined by commas.
+fn ticked<T: std::fmt::Display>(names: impl IntoIterator<Item = T>) -> String {
+    names
+        .into_iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn exposed(pods: &[&Workload], r: &PortRange) -> bool {
     pods.iter().any(|w| {
         w.ports
@@ -343,11 +345,7 @@ fn not_exposed(span: Span, r: &PortRange, target: &str, pods: &[&Workload]) -> D
     } else {
         format!(
             "its containers expose {}; policies apply to container ports, not Service ports",
-            exposed
-                .iter()
-                .map(|e| format!("`{e}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            ticked(&exposed)
         )
     };
     Diagnostic::new(
