@@ -469,74 +469,54 @@ impl<'a> Lowering<'a> {
                 if !types.contains(want) || !pods.overlaps(&set.pods) {
                     continue;
                 }
-                self.grant_in(conn, holder, other, ingress, ports, set, ns, name, pods);
-            }
-        }
-    }
-
-    /// The grants of one side of `conn` in one unit `name` (of namespace `ns`, selecting
-    /// `pods`) that may hold pods of `holder`.
-    #[allow(clippy::too_many_arguments)]
-    fn grant_in(
-        &mut self,
-        conn: &'a Conn,
-        holder: &'a Peer,
-        other: &'a Peer,
-        ingress: bool,
-        ports: &[RulePort],
-        set: &PodSet,
-        ns: &str,
-        name: &str,
-        pods: &Sel,
-    ) {
-        let target_name = if pods.implies(&set.pods) {
-            Some(name.to_string())
-        } else {
-            let inter = pods.and(&set.pods);
-            let dirs = Dirs {
-                ingress,
-                egress: !ingress,
-            };
-            let existing = self.by_target.get(ns).and_then(|m| m.get(&inter)).cloned();
-            match existing {
-                Some(existing) => {
-                    if let Some(p) = self.policies.get_mut(&(ns.to_string(), existing.clone())) {
-                        p.types = p.types.union(dirs);
+                let target_name = if pods.implies(&set.pods) {
+                    Some(name.to_string())
+                } else {
+                    let inter = pods.and(&set.pods);
+                    let existing = self.by_target.get(ns).and_then(|m| m.get(&inter)).cloned();
+                    match existing {
+                        Some(existing) => {
+                            if let Some(p) =
+                                self.policies.get_mut(&(ns.to_string(), existing.clone()))
+                            {
+                                p.types = p.types.union(want);
+                            }
+                            Some(existing)
+                        }
+                        None => {
+                            let label = self.peer_label(&holder.kind);
+                            let new_name = if pods.is_all() {
+                                label
+                            } else {
+                                format!("{name}.{label}")
+                            };
+                            let span = match &holder.kind {
+                                PeerKind::Pods(_) => conn.span,
+                                _ => self.peer_span(holder),
+                            };
+                            self.unit(ns, inter, &new_name, want, span)
+                        }
                     }
-                    Some(existing)
+                };
+                let Some(target_name) = target_name else {
+                    continue;
+                };
+                if !self.grants {
+                    continue;
                 }
-                None => {
-                    let label = self.peer_label(&holder.kind);
-                    let new_name = if pods.is_all() {
-                        label
-                    } else {
-                        format!("{name}.{label}")
-                    };
-                    let span = match &holder.kind {
-                        PeerKind::Pods(_) => conn.span,
-                        _ => self.peer_span(holder),
-                    };
-                    self.unit(ns, inter, &new_name, dirs, span)
-                }
-            }
-        };
-        let Some(target_name) = target_name else {
-            return;
-        };
-        if !self.grants {
-            return;
-        }
-        let peers = self.rule_peers(other, ns);
-        let key = (ns.to_string(), target_name);
-        if self.policies.contains_key(&key) {
-            let (in_grants, out_grants) = self.pending.entry(key).or_default();
-            let grants = if ingress { in_grants } else { out_grants };
-            for peer in &peers {
-                for port in ports {
-                    grants.push(Grant {
-                        peer: peer.clone(),
-                        port: port.clone(),
-                    });
+                let peers = self.rule_peers(other, ns);
+                let key = (ns.to_string(), target_name);
+                if self.policies.contains_key(&key) {
+                    let (in_grants, out_grants) = self.pending.entry(key).or_default();
+                    let grants = if ingress { in_grants } else { out_grants };
+                    for peer in &peers {
+                        for port in ports {
+                            grants.push(Grant {
+                                peer: peer.clone(),
+                                port: port.clone(),
+                            });
+                        }
+                    }
                 }
             }
         }
