@@ -26,13 +26,13 @@ use crate::backend::opt;
 use crate::check::{self, IsolatedServices, ItemOutline, Outline, PeerView};
 use crate::diagnostic::{Diagnostic, Label, RenderFile, render, sort_diagnostics};
 use crate::k8s::workloads::{self, Manifests, NamespaceIndex, WorkloadIndex};
-use crate::resolve::hir::Service;
+use crate::resolve::hir::{Def, Service};
 use crate::resolve::{self, Declarations, FileAst, ItemResolution, Resolved, StdModule};
 use crate::span::{FileId, LineIndex, Span};
 use crate::stdlib;
 use crate::syntax::items::{self, ItemTree, TreeItem};
 use crate::syntax::{self, Parsed, ast};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 /// The database trait of the compiler's queries; the language server extends it.
@@ -381,10 +381,17 @@ pub fn outline(db: &dyn Db, ws: Workspace) -> Outline {
         program: decls.program().clone(),
         ..Outline::default()
     };
-    for r in &decls.program().references {
-        if !out.used.contains(&r.def) {
-            out.used.push(r.def.clone());
+    // Each definition once, in first-use order: a set beside the list, so that a program
+    // referring to every one of its services does not compare every pair.
+    let mut seen: HashSet<Def> = HashSet::new();
+    let mut used = |d: &Def, out: &mut Vec<Def>| {
+        if !seen.contains(d) {
+            seen.insert(d.clone());
+            out.push(d.clone());
         }
+    };
+    for r in &decls.program().references {
+        used(&r.def, &mut out.used);
     }
     let outlines: Vec<&ItemOutline> = program_items(db, ws)
         .iter()
@@ -399,9 +406,7 @@ pub fn outline(db: &dyn Db, ws: Workspace) -> Outline {
             out.facts.push(*facts);
         }
         for d in &o.refers_to {
-            if !out.used.contains(d) {
-                out.used.push(d.clone());
-            }
+            used(d, &mut out.used);
         }
     }
     out.unused_imports = resolve::unused_imports(decls, outlines.iter().map(|o| &o.used));
