@@ -22,6 +22,7 @@ use common::random::{random_cluster, random_program};
 use netpol_compiler::backend::lower;
 use netpol_compiler::check::{self, ConnFacts, Outline};
 use netpol_compiler::db::{self, Database, Workspace};
+use netpol_compiler::k8s::workloads::WorkloadIndex;
 use netpol_compiler::resolve::hir::Def;
 
 const SEEDS: u64 = 150;
@@ -155,8 +156,9 @@ fn lints_agree(name: &str, db: &Database, ws: Workspace) -> usize {
         used,
         unused_imports: resolved.unused_imports.clone(),
     };
+    // The index built here, from the cluster alone, not the database's.
     let cluster = db::cluster(db, ws);
-    let want = check::lints(&whole, cluster);
+    let want = check::lints(&whole, &WorkloadIndex::new(cluster));
     assert_eq!(db::lints(db, ws), &want, "{name}");
     // And the outline is the program's, but for what it leaves out.
     let outline = db::outline(db, ws);

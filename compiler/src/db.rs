@@ -478,10 +478,12 @@ pub fn checks(db: &dyn Db, ws: Workspace) -> Vec<Diagnostic> {
     out
 }
 
-/// The program-wide lints and the checks of the declarations, over the [`outline`].
+/// The program-wide lints and the checks of the declarations, over the [`outline`] and the
+/// workload index (no pass over the workloads of its own).
 #[salsa::tracked(returns(ref))]
 pub fn lints(db: &dyn Db, ws: Workspace) -> Vec<Diagnostic> {
-    check::lints(outline(db, ws), cluster(db, ws))
+    let index = WorkloadIndex::with(cluster(db, ws), namespace_index(db, ws));
+    check::lints(outline(db, ws), &index)
 }
 
 #[salsa::tracked(returns(ref))]

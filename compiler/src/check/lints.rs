@@ -99,12 +99,13 @@ pub struct Outline {
     pub unused_imports: Vec<(String, Span)>,
 }
 
-/// The program-wide lints and the checks of the declarations.
-pub fn lints(outline: &Outline, manifests: &Manifests) -> Vec<Diagnostic> {
+/// The program-wide lints and the checks of the declarations, against the cluster's
+/// workloads by namespace (the database's `namespace_index`, built once per cluster).
+pub fn lints(outline: &Outline, index: &WorkloadIndex<'_>) -> Vec<Diagnostic> {
     let p = &outline.program;
+    let manifests = index.manifests();
     let mut out = Vec::new();
     let have_workloads = !manifests.workloads.is_empty() || !manifests.namespaces.is_empty();
-    let index = WorkloadIndex::new(manifests);
     let sources = SourceIndex::new(p, &outline.facts);
 
     // Groups' selectors against the workloads of their namespace.
@@ -112,7 +113,7 @@ pub fn lints(outline: &Outline, manifests: &Manifests) -> Vec<Diagnostic> {
         if let NsScope::Named(ns) = &g.set.ns {
             selector_checks(
                 &mut out,
-                &index,
+                index,
                 ns,
                 &g.set.pods,
                 g.name_span,
@@ -143,8 +144,8 @@ pub fn lints(outline: &Outline, manifests: &Manifests) -> Vec<Diagnostic> {
 
     dns_lint(&mut out, p, &sources);
     internet_and_cluster_lint(&mut out, p, &sources);
-    needed_by_lints(&mut out, p, manifests, &index);
-    overlap_lint(&mut out, p, &index);
+    needed_by_lints(&mut out, p, manifests, index);
+    overlap_lint(&mut out, p, index);
     unused_lints(&mut out, outline);
     tenant_lint(&mut out, p);
     super::cluster_ranges::lint(&mut out, p);

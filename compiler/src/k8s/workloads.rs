@@ -164,6 +164,11 @@ impl<'m> WorkloadIndex<'m> {
         }
     }
 
+    /// The manifests the index is of.
+    pub fn manifests(&self) -> &'m Manifests {
+        self.manifests
+    }
+
     /// The workloads of namespace `ns`, in manifest order.
     pub fn in_namespace(&self, ns: &str) -> impl Iterator<Item = &'m Workload> + '_ {
         let manifests = self.manifests;
