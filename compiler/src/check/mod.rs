@@ -15,9 +15,13 @@
 pub mod cluster_ranges;
 pub mod item;
 pub mod lints;
+pub mod parts;
 
 pub use item::{IsolatedServices, PeerView, check_connections, check_service};
-pub use lints::{ConnFacts, ItemOutline, Outline, lints, outline_item};
+pub use lints::{
+    ConnFacts, Found, ItemOutline, LintKey, Outline, lints, lints_unsplit, merge, namespace_lints,
+    outline_item, program_lints,
+};
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::k8s::names::suggest;
