@@ -829,3 +829,134 @@ fn matched_workloads(services: &[&Service], workloads: &[&Workload]) -> Vec<Hash
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::k8s::selector::Constraint;
+    use crate::k8s::workloads::Manifests;
+    use crate::span::FileId;
+
+    /// Every selector over keys `a` and `b` whose constraints are one of the Kubernetes
+    /// requirements over values `x`, `y` (or none).
+    fn selectors() -> Vec<Sel> {
+        let options = || {
+            vec![
+                None,
+                Some(Constraint::eq("x")),
+                Some(Constraint::eq("y")),
+                Some(Constraint::is_in(["x", "y"])),
+                Some(Constraint::not_in(["x"])),
+                Some(Constraint::exists()),
+                Some(Constraint::does_not_exist()),
+            ]
+        };
+        let mut out = Vec::new();
+        for a in options() {
+            for b in options() {
+                let mut sel = Sel::all();
+                if let Some(c) = a.clone() {
+                    sel.require("a", c);
+                }
+                if let Some(c) = b {
+                    sel.require("b", c);
+                }
+                out.push(sel);
+            }
+        }
+        out
+    }
+
+    /// The pairs of services (program positions) that overlap, by comparing every pair.
+    fn every_pair(services: &[Service], workloads: &[&Workload]) -> Vec<(usize, usize)> {
+        let matches = |s: &Service, w: &Workload| s.selector.matches(&w.labels);
+        let degenerate = |s: &Sel| s.is_unsat() || s.is_all();
+        let mut out = Vec::new();
+        for (j, b) in services.iter().enumerate() {
+            for (i, a) in services.iter().enumerate().take(j) {
+                if degenerate(&a.selector) || degenerate(&b.selector) {
+                    continue;
+                }
+                if a.selector.implies(&b.selector)
+                    || b.selector.implies(&a.selector)
+                    || workloads.iter().any(|w| matches(a, w) && matches(b, w))
+                {
+                    out.push((i, j));
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn the_overlap_lint_finds_every_overlapping_pair() {
+        // One namespace of services with every selector over two keys (each twice, so that
+        // equal selectors meet too), and workloads with every labelling over those keys.
+        let span = |k: usize| Span::new(FileId(0), k, k + 1);
+        let services: Vec<Service> = selectors()
+            .into_iter()
+            .chain(selectors())
+            .enumerate()
+            .map(|(k, selector)| Service {
+                name: format!("s{k}"),
+                span: span(k),
+                name_span: span(k),
+                namespace: "shop".to_string(),
+                selector,
+                selector_span: span(k),
+                ports: Vec::new(),
+                isolate: Dirs::default(),
+            })
+            .collect();
+        let values = [None, Some("x"), Some("y"), Some("z")];
+        let mut manifests = Manifests::default();
+        for a in values {
+            for b in values {
+                let labels = [("a", a), ("b", b)]
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k.to_string(), v?.to_string())))
+                    .collect();
+                manifests.workloads.push(Workload {
+                    span: span(0),
+                    kind: "Deployment".to_string(),
+                    name: format!("w{}", manifests.workloads.len()),
+                    namespace: "shop".to_string(),
+                    labels,
+                    annotations: Default::default(),
+                    ports: Vec::new(),
+                });
+            }
+        }
+        let workloads: Vec<&Workload> = manifests.workloads.iter().collect();
+        for cluster in [&workloads[..], &[]] {
+            let with = Manifests {
+                workloads: cluster.iter().map(|w| (*w).clone()).collect(),
+                ..Manifests::default()
+            };
+            let index_of = WorkloadIndex::new(&with);
+            let p = Program {
+                services: services.clone(),
+                ..Program::default()
+            };
+            let positions: Vec<usize> = (0..services.len()).collect();
+            let scope = Scope::new(&p, services.len(), &positions, &[]);
+            let mut found = Found::new();
+            scope.overlap_lint(&mut found, &index_of);
+            let got: Vec<(usize, usize)> = found.iter().map(|((_, i, j), _)| (*i, *j)).collect();
+            let want = every_pair(&services, cluster);
+            assert!(want.len() > 100, "{}", want.len());
+            assert_eq!(got.len(), want.len());
+            assert!(got == want, "the pairs differ");
+        }
+        // And the workloads each selector matches, looked up by label, are those it matches.
+        let refs: Vec<&Service> = services.iter().collect();
+        let matched = matched_workloads(&refs, &workloads);
+        for (s, m) in services.iter().zip(&matched) {
+            let want: HashSet<usize> = (0..workloads.len())
+                .filter(|w| s.selector.matches(&workloads[*w].labels))
+                .collect();
+            assert_eq!(*m, want, "{:?}", s.selector);
+        }
+    }
+}
