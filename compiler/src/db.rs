@@ -7,7 +7,8 @@
 //!    stdlib)             └─ syntax_errors)                                            │ program_items
 //!                                                  resolve_item(item) ◀── service_def ◀─┘ (and declarations)
 //!                                                     ├─▶ check_item ─▶ item_diagnostics ─────────────┐
-//! SourceFile ─manifest─▶ Manifests ─cluster ─▶ (both) └─▶ item_outline ─▶ outline ─▶ lints, policy_names ─▶ program_diagnostics ─▶ diagnostics
+//! SourceFile ─manifest─▶ Manifests ─cluster ─▶ (both) └─▶ item_outline ─▶ outline ─▶ namespaces ─▶ namespace_lints(ns), namespace_policy_names(ns)
+//!                                                                            └──────────────────▶ lints, policy_names ─▶ program_diagnostics ─▶ diagnostics
 //!   (manifest)                                  resolved ─▶ lowered ─▶ optimized ─▶ emitted
 //! ```
 //!

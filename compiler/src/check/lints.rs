@@ -5,7 +5,13 @@
 //!
 //! They read the program's [`Outline`], built from one small [`ItemOutline`] per item: the
 //! database backdates an item's outline when an edit leaves it equal (a port number, a
-//! selector written differently), and then runs none of the lints.
+//! selector written differently), and then runs none of the lints. The lints about services
+//! run over one namespace's part of the outline at a time ([`namespace_lints`], see
+//! [`super::parts`]); each finding carries a [`LintKey`] so that the parts' findings, merged,
+//! come in the order of one pass over the whole program ([`lints_unsplit`]). None compares
+//! every pair of anything: connections are looked up by source, overlapping services through
+//! an [`OverlapIndex`] of their selectors, workloads by a label value a selector requires,
+//! Ingresses by namespace and Services by name.
 
 use super::{generated_label_check, selector_checks};
 use crate::diagnostic::{Code, Diagnostic};
