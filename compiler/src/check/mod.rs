@@ -8,7 +8,7 @@
 //!   namespace, its ports against its containers) and of one connection item (its ports
 //!   against the containers of its targets, its broad peers), reading that item's resolution
 //!   and the pod sets of the peers it names;
-//! - [`lints`]: the lints over the program's [`Outline`] (services without their ports,
+//! - [`lints`](mod@lints): the lints over the program's [`Outline`] (services without their ports,
 //!   connections reduced to their peers and [`ConnFacts`]): an edit that changes no outline
 //!   (a port number, a selector's spacing) runs none of them. Those about services run per
 //!   namespace, over the namespace's part of the outline ([`parts`]), so an edit that changes
