@@ -839,39 +839,9 @@ fn matched_workloads(services: &[&Service], workloads: &[&Workload]) -> Vec<Hash
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::k8s::selector::Constraint;
+    use crate::k8s::selector::testing::selectors;
     use crate::k8s::workloads::Manifests;
     use crate::span::FileId;
-
-    /// Every selector over keys `a` and `b` whose constraints are one of the Kubernetes
-    /// requirements over values `x`, `y` (or none).
-    fn selectors() -> Vec<Sel> {
-        let options = || {
-            vec![
-                None,
-                Some(Constraint::eq("x")),
-                Some(Constraint::eq("y")),
-                Some(Constraint::is_in(["x", "y"])),
-                Some(Constraint::not_in(["x"])),
-                Some(Constraint::exists()),
-                Some(Constraint::does_not_exist()),
-            ]
-        };
-        let mut out = Vec::new();
-        for a in options() {
-            for b in options() {
-                let mut sel = Sel::all();
-                if let Some(c) = a.clone() {
-                    sel.require("a", c);
-                }
-                if let Some(c) = b {
-                    sel.require("b", c);
-                }
-                out.push(sel);
-            }
-        }
-        out
-    }
 
     /// The pairs of services (program positions) that overlap, by comparing every pair.
     fn every_pair(services: &[Service], workloads: &[&Workload]) -> Vec<(usize, usize)> {

@@ -513,36 +513,7 @@ mod tests {
 #[cfg(test)]
 mod overlap_index_tests {
     use super::*;
-
-    /// Every selector over keys `a`, `b` and values `x`, `y` whose constraints are one of the
-    /// Kubernetes requirements (or no constraint).
-    fn selectors() -> Vec<Sel> {
-        let options = || {
-            vec![
-                None,
-                Some(Constraint::eq("x")),
-                Some(Constraint::eq("y")),
-                Some(Constraint::is_in(["x", "y"])),
-                Some(Constraint::not_in(["x"])),
-                Some(Constraint::exists()),
-                Some(Constraint::does_not_exist()),
-            ]
-        };
-        let mut out = Vec::new();
-        for a in options() {
-            for b in options() {
-                let mut sel = Sel::all();
-                if let Some(c) = a.clone() {
-                    sel.require("a", c);
-                }
-                if let Some(c) = b {
-                    sel.require("b", c);
-                }
-                out.push(sel);
-            }
-        }
-        out
-    }
+    use testing::selectors;
 
     #[test]
     fn the_overlap_index_finds_every_overlapping_selector() {
@@ -579,5 +550,41 @@ mod overlap_index_tests {
                 }
             }
         }
+    }
+}
+
+/// Selectors for tests of what reads them.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// Every selector over keys `a`, `b` and values `x`, `y` whose constraints are one of the
+    /// Kubernetes requirements (or no constraint).
+    pub fn selectors() -> Vec<Sel> {
+        let options = || {
+            vec![
+                None,
+                Some(Constraint::eq("x")),
+                Some(Constraint::eq("y")),
+                Some(Constraint::is_in(["x", "y"])),
+                Some(Constraint::not_in(["x"])),
+                Some(Constraint::exists()),
+                Some(Constraint::does_not_exist()),
+            ]
+        };
+        let mut out = Vec::new();
+        for a in options() {
+            for b in options() {
+                let mut sel = Sel::all();
+                if let Some(c) = a.clone() {
+                    sel.require("a", c);
+                }
+                if let Some(c) = b {
+                    sel.require("b", c);
+                }
+                out.push(sel);
+            }
+        }
+        out
     }
 }
