@@ -257,3 +257,210 @@ fn a_program_reached_by_edits_compiles_as_a_new_one() {
     }
     assert_eq!(compared, 2 * EDIT_SEEDS);
 }
+
+/// The containers of the program of `container_ports_stand_where_they_are_written`: `api`
+/// declares `metrics` over TCP and UDP and `http` over TCP, `web` declares `metrics` over
+/// TCP.
+const CONTAINERS: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers:
+      - name: api
+        image: api:1
+        ports:
+        - {containerPort: 9090, name: metrics}
+        - {containerPort: 9090, name: metrics, protocol: UDP}
+        - {containerPort: 8080, name: http}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: web:1, ports: [{containerPort: 7070, name: metrics}]}]}
+";
+
+/// A port name that the program does not declare is looked up in the containers after
+/// resolution and put back in place: for random port lists over every kind of target (a
+/// service, a group, pods written in place, `services`, a test's destination), each port of
+/// the resolved program is, in order, what its text says (a number; the program's port; a
+/// named port per protocol the target's containers declare the name with), and carries the
+/// span of that text.
+#[test]
+fn container_ports_stand_where_they_are_written() {
+    use netpol_compiler::k8s::eval::Protocol;
+    use netpol_compiler::resolve::hir::{PortRange, PortSel};
+    let program = "\
+namespace shop
+service web in shop {
+  select app = \"web\"
+}
+service api in shop {
+  select app = \"api\"
+  port grpc = 5000
+}
+group g = pods { app = \"api\" } in namespace shop
+";
+    // Per target: the port texts it may have, and the containers' (name, protocol) pairs.
+    let api: &[(&str, Protocol)] = &[
+        ("metrics", Protocol::Tcp),
+        ("metrics", Protocol::Udp),
+        ("http", Protocol::Tcp),
+    ];
+    let web: &[(&str, Protocol)] = &[("metrics", Protocol::Tcp)];
+    type Containers<'a> = &'a [(&'a str, Protocol)];
+    let common = [
+        "80",
+        "81/udp",
+        "\"pod\"",
+        "\"pod\"/udp",
+        "metrics",
+        "metrics/tcp",
+    ];
+    let api_only = ["metrics/udp", "http", "http/tcp"];
+    let targets: Vec<(&str, Vec<&str>, Vec<Containers<'_>>)> = vec![
+        (
+            "api",
+            [&common[..], &api_only, &["grpc"]].concat(),
+            vec![api],
+        ),
+        ("g", [&common[..], &api_only].concat(), vec![api]),
+        (
+            "pods { app = \"api\" } in namespace shop",
+            [&common[..], &api_only].concat(),
+            vec![api],
+        ),
+        ("web", common.to_vec(), vec![web]),
+        ("services", common.to_vec(), vec![web, api]),
+    ];
+    fn parse(text: &str) -> (Option<Protocol>, &str) {
+        match text.rsplit_once('/') {
+            Some((name, "udp")) => (Some(Protocol::Udp), name),
+            Some((name, "tcp")) => (Some(Protocol::Tcp), name),
+            _ => (None, text),
+        }
+    }
+    // What one port text means for one target.
+    let meaning = |text: &str, containers: &[(&str, Protocol)], is_api: bool| -> Vec<PortSel> {
+        let (protocol, name) = parse(text);
+        if let Ok(n) = name.parse::<u16>() {
+            let protocol = protocol.unwrap_or(Protocol::Tcp);
+            return vec![PortSel::Range(PortRange {
+                protocol,
+                start: n,
+                end: n,
+            })];
+        }
+        if let Some(quoted) = name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+            return vec![PortSel::Named {
+                protocol: protocol.unwrap_or(Protocol::Tcp),
+                name: quoted.to_string(),
+            }];
+        }
+        if name == "grpc" && is_api {
+            return vec![PortSel::Range(PortRange {
+                protocol: Protocol::Tcp,
+                start: 5000,
+                end: 5000,
+            })];
+        }
+        let mut protos: Vec<Protocol> = containers
+            .iter()
+            .filter(|(n, p)| *n == name && protocol.is_none_or(|want| want == *p))
+            .map(|(_, p)| *p)
+            .collect();
+        protos.sort();
+        protos.dedup();
+        protos
+            .into_iter()
+            .map(|protocol| PortSel::Named {
+                protocol,
+                name: name.to_string(),
+            })
+            .collect()
+    };
+    let mut rng = common::random::Rng(7);
+    let mut checked = 0;
+    for seed in 0..120 {
+        let mut text = program.to_string();
+        // Per connection and per assertion: the targets it expands to (with their containers)
+        // and its port texts.
+        type Want<'a> = Vec<(Vec<(Containers<'a>, bool)>, Vec<&'a str>)>;
+        let mut conns: Want<'_> = Vec::new();
+        let mut asserts: Want<'_> = Vec::new();
+        let mut tests = String::new();
+        for _ in 0..1 + rng.below(4) {
+            let (target, vocabulary, containers) = rng.pick(&targets);
+            let ports: Vec<&str> = (0..1 + rng.below(5))
+                .map(|_| *rng.pick(vocabulary))
+                .collect();
+            let list = format!("({})", ports.join(", "));
+            let is_api = |c: &&[(&str, Protocol)]| std::ptr::eq(*c, api) && *target == "api";
+            let expanded = containers.iter().map(|c| (*c, is_api(c))).collect();
+            // The connections come first in the resolved program, then the test's assertions.
+            if rng.chance(30) {
+                tests.push_str(&format!("  allowed web -> {target}:{list}\n"));
+                asserts.push((expanded, ports));
+            } else {
+                text.push_str(&format!("web -> {target}:{list}\n"));
+                conns.push((expanded, ports));
+            }
+        }
+        if !tests.is_empty() {
+            text.push_str(&format!("test \"ports\" {{\n{tests}}}\n"));
+        }
+        let (db, ws) = fresh(&vec![("ports.netpol".into(), text.clone())], CONTAINERS);
+        let errors: Vec<_> = db::diagnostics(&db, ws)
+            .iter()
+            .filter(|d| d.is_error())
+            .collect();
+        assert!(errors.is_empty(), "seed {seed}:\n{text}\n{errors:?}");
+        let program = &db::resolved(&db, ws).program;
+        let got: Vec<&Vec<(PortSel, netpol_compiler::span::Span)>> = program
+            .connections
+            .iter()
+            .map(|c| &c.ports)
+            .chain(
+                program
+                    .tests
+                    .iter()
+                    .flat_map(|t| t.assertions.iter().map(|a| &a.ports)),
+            )
+            .collect();
+        let expected: Vec<Vec<(PortSel, &str)>> = conns
+            .iter()
+            .chain(&asserts)
+            .flat_map(|(targets, ports)| {
+                targets.iter().map(move |(containers, is_api)| {
+                    ports
+                        .iter()
+                        .flat_map(|p| {
+                            meaning(p, containers, *is_api)
+                                .into_iter()
+                                .map(move |sel| (sel, *p))
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        assert_eq!(got.len(), expected.len(), "seed {seed}:\n{text}");
+        for (ports, want) in got.iter().zip(&expected) {
+            let as_written: Vec<(PortSel, &str)> = ports
+                .iter()
+                .map(|(sel, span)| {
+                    let span = db::absolute(&db, ws, *span);
+                    (sel.clone(), &text[span.start..span.end])
+                })
+                .collect();
+            assert_eq!(&as_written, want, "seed {seed}:\n{text}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 300, "{checked}");
+}

@@ -5,9 +5,10 @@
 //! SourceFile ─parse─▶ Parsed ─item_tree─▶ ItemTree ─┬─ file_items (position-free) ─┬─ file_declarations ─▶ declarations
 //!   (program,            │ (comments: fmt;           └─ item_positions (the edge)   └─ file_item_refs (one Item each)
 //!    stdlib)             └─ syntax_errors)                                            │ program_items
-//!                                                  resolve_item(item) ◀── service_def ◀─┘ (and declarations)
+//!                                                  resolve_item(item) ◀── service_def ◀─┘ (and declarations; no workloads)
+//!                                                     ├─▶ container_ports (names left to the containers)
 //!                                                     ├─▶ check_item ─▶ item_diagnostics ─────────────┐
-//! SourceFile ─manifest─▶ Manifests ─cluster ─▶ (both) └─▶ item_outline ─▶ outline ─▶ namespaces ─▶ namespace_lints(ns), namespace_policy_names(ns)
+//! SourceFile ─manifest─▶ Manifests ─cluster ─▶ (all)  └─▶ item_outline ─▶ outline ─▶ namespaces ─▶ namespace_lints(ns), namespace_policy_names(ns)
 //!                                                                            └──────────────────▶ lints, policy_names ─▶ program_diagnostics ─▶ diagnostics
 //!   (manifest)                                  resolved ─▶ lowered ─▶ optimized ─▶ emitted
 //! ```
@@ -25,10 +26,10 @@ use crate::backend::ir::Policies;
 use crate::backend::lower::{self, Lowered};
 use crate::backend::opt;
 use crate::check::parts::NamespacePart;
-use crate::check::{self, IsolatedServices, ItemOutline, Outline, PeerView};
+use crate::check::{self, ContainerPorts, IsolatedServices, ItemOutline, Outline, PeerView};
 use crate::diagnostic::{Diagnostic, Label, RenderFile, render, sort_diagnostics};
 use crate::k8s::workloads::{self, Manifests, NamespaceIndex, WorkloadIndex};
-use crate::resolve::hir::{Def, Service};
+use crate::resolve::hir::{Def, PortSel, Service};
 use crate::resolve::{self, Declarations, FileAst, ItemResolution, Resolved, StdModule};
 use crate::span::{FileId, LineIndex, Span};
 use crate::stdlib;
@@ -318,8 +319,8 @@ pub fn item_at<'db>(db: &'db dyn Db, ws: Workspace, anchor: FileId) -> Option<It
 }
 
 /// One item resolved against the declarations (a service's body, a connection, a test).
-/// It reads only its own item, the declarations, and the services and workloads it
-/// looks into, so it re-runs only when one of those changes.
+/// It reads only its own item, the declarations, and the services it looks into, so it
+/// re-runs only when one of those changes; never the workloads (see [`container_ports`]).
 #[salsa::tracked(returns(ref))]
 pub fn resolve_item<'db>(db: &'db dyn Db, ws: Workspace, item: Item<'db>) -> ItemResolution {
     let decls = declarations(db, ws);
@@ -327,8 +328,26 @@ pub fn resolve_item<'db>(db: &'db dyn Db, ws: Workspace, item: Item<'db>) -> Ite
         let service = item_at(db, ws, decls.service_anchor(i)?)?;
         service_def(db, ws, service).as_ref()
     };
-    let manifests = || cluster(db, ws);
-    resolve::resolve_item(decls, &item.tree(db).item, &lookup, &manifests)
+    resolve::resolve_item(decls, &item.tree(db).item, &lookup)
+}
+
+/// The port names of one item that the program does not declare, looked up in the
+/// containers of their targets ([`check::container_ports`]): the only per-item query that
+/// reads the workloads for the item's meaning. Asked for only by items that have such names.
+#[salsa::tracked(returns(ref))]
+pub fn container_ports<'db>(db: &'db dyn Db, ws: Workspace, item: Item<'db>) -> ContainerPorts {
+    let cluster = cluster(db, ws);
+    let index = WorkloadIndex::with(cluster, namespace_index(db, ws));
+    check::container_ports(&resolve_item(db, ws, item).container_ports, cluster, &index)
+}
+
+/// The ports found for an item's container port references, in order (nothing, and no
+/// query, for an item without any).
+fn found_ports<'db>(db: &'db dyn Db, ws: Workspace, item: Item<'db>) -> &'db [Vec<PortSel>] {
+    if resolve_item(db, ws, item).container_ports.is_empty() {
+        return &[];
+    }
+    &container_ports(db, ws, item).found
 }
 
 /// A service's resolved body, as the items that look into it read it.
@@ -346,7 +365,7 @@ pub fn service_def<'db>(db: &'db dyn Db, ws: Workspace, item: Item<'db>) -> Opti
 pub fn resolved(db: &dyn Db, ws: Workspace) -> Resolved {
     let items = program_items(db, ws)
         .iter()
-        .map(|item| resolve_item(db, ws, *item));
+        .map(|item| (resolve_item(db, ws, *item), found_ports(db, ws, *item)));
     resolve::assemble(declarations(db, ws), items)
 }
 
@@ -371,7 +390,8 @@ pub fn program_items(db: &dyn Db, ws: Workspace) -> Vec<Item<'_>> {
 /// so backdated, across edits of its ports or of positions inside it.
 #[salsa::tracked(returns(ref))]
 pub fn item_outline<'db>(db: &'db dyn Db, ws: Workspace, item: Item<'db>) -> ItemOutline {
-    check::outline_item(resolve_item(db, ws, item))
+    let r = resolve_item(db, ws, item);
+    check::outline_item(r, &r.connections(found_ports(db, ws, item)))
 }
 
 /// The program as the lints and policy naming read it: the declarations and every item's
@@ -437,6 +457,9 @@ pub fn check_item<'db>(db: &'db dyn Db, ws: Workspace, item: Item<'db>) -> Vec<D
     let mut out = Vec::new();
     if let Some((_, svc)) = &r.service {
         out.extend(check::check_service(svc, cluster, &index));
+    }
+    if !r.container_ports.is_empty() {
+        out.extend(container_ports(db, ws, item).diagnostics.iter().cloned());
     }
     if !r.program.connections.is_empty() {
         let decls = declarations(db, ws);

@@ -3,7 +3,6 @@
 
 use crate::k8s::eval::{self, Cluster, Endpoint, Namespace, Pod, Protocol, SideVerdict, Verdict};
 use crate::k8s::workloads::Manifests;
-use crate::resolve::namespace_labels;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -52,7 +51,7 @@ pub fn cluster(manifests: &Manifests, extra_namespaces: &[String]) -> Cluster {
             .iter()
             .map(|n| Namespace {
                 name: n.clone(),
-                labels: namespace_labels(manifests, n),
+                labels: manifests.namespace_labels(n),
             })
             .collect(),
         pods: manifests

@@ -6,7 +6,6 @@
 use crate::k8s::eval::{Cluster, Endpoint, Pod, Protocol};
 use crate::k8s::workloads::Manifests;
 use crate::resolve::hir::*;
-use crate::resolve::namespace_labels;
 
 /// Is the connection `from -> to` on `protocol`/`port` allowed by the program?
 pub fn allowed(
@@ -102,7 +101,7 @@ fn in_peer(
                 return false;
             };
             set.contains(&pod.namespace, &pod.labels, || {
-                namespace_labels(manifests, &pod.namespace)
+                manifests.namespace_labels(&pod.namespace)
             })
         }
     }

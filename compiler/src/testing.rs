@@ -6,7 +6,6 @@
 use crate::k8s::eval::{self, Cluster, ContainerPort, Endpoint, Namespace, Pod, Protocol};
 use crate::k8s::workloads::Manifests;
 use crate::resolve::hir::*;
-use crate::resolve::namespace_labels;
 use crate::span::Span;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use std::net::IpAddr;
@@ -408,7 +407,7 @@ fn in_set(set: &PodSet, pod: &Pod, cluster: &Cluster, manifests: &Manifests) -> 
             .iter()
             .find(|n| n.name == pod.namespace)
             .map(|n| n.labels.clone())
-            .unwrap_or_else(|| namespace_labels(manifests, &pod.namespace))
+            .unwrap_or_else(|| manifests.namespace_labels(&pod.namespace))
     })
 }
 
@@ -490,7 +489,7 @@ pub fn test_cluster(program: &Program, manifests: &Manifests) -> Cluster {
         if !cluster.namespaces.iter().any(|n| n.name == namespace) {
             cluster.namespaces.push(Namespace {
                 name: namespace.clone(),
-                labels: namespace_labels(manifests, &namespace),
+                labels: manifests.namespace_labels(&namespace),
             });
         }
         cluster.pods.push(Pod {

@@ -130,3 +130,30 @@ fn the_pipeline_calls_nothing_above_it() {
         }
     }
 }
+
+/// Resolution never reads the workloads: no file of `resolve/` names the manifests' module
+/// (`k8s::workloads`) or its types, so a manifest edit cannot re-run it
+/// (`compiler/tests/incremental.rs` records it: `a_manifest_edit_of_labels_and_container_ports_re_resolves_nothing`).
+#[test]
+fn resolution_never_names_the_workloads() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src.join("resolve"), &mut files);
+    assert!(files.len() >= 5, "{files:?}");
+    for (path, text) in &files {
+        for line in text.lines() {
+            let code = line.split("//").next().unwrap_or("");
+            for name in [
+                "workloads::",
+                "Manifests",
+                "WorkloadIndex",
+                "NamespaceIndex",
+            ] {
+                assert!(!code.contains(name), "{path} names `{name}`: {line}");
+            }
+        }
+    }
+    // The scan is seen to find the names where they are.
+    let db = std::fs::read_to_string(src.join("db.rs")).unwrap();
+    assert!(db.contains("workloads::") && db.contains("Manifests"));
+}

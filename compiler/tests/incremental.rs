@@ -82,10 +82,11 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 }
 
 /// Queries from name resolution on: what a firewall must keep from re-running.
-const PROGRAM: [&str; 17] = [
+const PROGRAM: [&str; 18] = [
     "declarations",
     "program_items",
     "resolve_item",
+    "container_ports",
     "resolved",
     "check_item",
     "item_diagnostics",
@@ -143,15 +144,17 @@ fn the_first_run_executes_every_stage_once() {
     )]);
     demand(&db, ws);
     let log = db.take_executed();
-    // No peer is `cluster`, so no check asks which services are isolated.
+    // No peer is `cluster`, so no check asks which services are isolated; every port name
+    // is declared in the program, so none is looked up in the containers.
     for q in PROGRAM
         .iter()
-        .filter(|q| !PER_ITEM.contains(q) && **q != "isolated_services")
+        .filter(|q| !PER_ITEM.contains(q) && !["isolated_services", "container_ports"].contains(q))
         .chain(&["emitted", "diagnostics"])
     {
         assert_eq!(count(&log, q), 1, "{q} in {log:?}");
     }
     assert_eq!(count(&log, "isolated_services"), 0, "{log:?}");
+    assert_eq!(count(&log, "container_ports"), 0, "{log:?}");
     // Once per service, connection and test: web, api and two connections.
     for q in PER_ITEM {
         assert_eq!(count(&log, q), 4, "{q} in {log:?}");
@@ -474,6 +477,104 @@ fn a_manifest_edit_that_changes_a_label_re_checks_but_re_resolves_nothing() {
         "{}",
         db.render(ws, diags)
     );
+}
+
+/// A program whose one connection names a port only the containers declare (`metrics`).
+const CONTAINER_PORT: &str = "\
+service web in shop {
+  select app = \"web\"
+}
+
+service api in shop {
+  select app = \"api\"
+  port http = 8080
+}
+
+web -> api:http
+web -> api:metrics
+";
+
+#[test]
+fn a_manifest_edit_of_labels_and_container_ports_re_resolves_nothing() {
+    let mut db = Database::with_execution_log();
+    let ws = db.workspace(vec![
+        ("main.netpol".into(), MAIN.into()),
+        ("services.netpol".into(), CONTAINER_PORT.into()),
+    ]);
+    let manifest = |ports: &str| {
+        MANIFEST.replace(
+            "ports: [{containerPort: 8080, name: http}]",
+            &format!("ports: [{{containerPort: 8080, name: http}}, {ports}]"),
+        )
+    };
+    let tcp = manifest("{containerPort: 9090, name: metrics}");
+    db.set_manifests(
+        ws,
+        vec![("k8s.yaml".into(), tcp.clone(), "default".into())],
+        Vec::new(),
+    );
+    let before = demand(&db, ws);
+    assert!(before.1.contains("port: metrics"), "{}", before.1);
+    assert!(!before.1.contains("protocol: UDP"), "{}", before.1);
+    db.take_executed();
+    // Labels (a new one on both workloads) and container ports (`metrics` over UDP too).
+    let edited = manifest(
+        "{containerPort: 9090, name: metrics}, {containerPort: 9090, name: metrics, protocol: UDP}",
+    )
+    .replace("{app: web}", "{app: web, tier: front}")
+    .replace("{app: api}", "{app: api, tier: back}");
+    db.set_manifests(
+        ws,
+        vec![("k8s.yaml".into(), edited, "default".into())],
+        Vec::new(),
+    );
+    let after = demand(&db, ws);
+    let log = db.take_executed();
+    // Nothing of resolution runs: resolution never reads the workloads. The port name is
+    // looked up again (only for the one item that has one), every item's checks run
+    // against the new workloads, and the item's outline is rebuilt (and backdates: a named
+    // port over UDP or TCP is the same fact to the lints); the namespaces' lints and names
+    // read the workloads, and run again; their names are equal, so their union does not;
+    // lowering gets the UDP port.
+    assert_eq!(count(&log, "container_ports"), 1, "{log:?}");
+    assert_eq!(count(&log, "check_item"), 4, "{log:?}");
+    assert_eq!(count(&log, "item_outline"), 1, "{log:?}");
+    assert_ran_exactly(
+        log,
+        &["manifest", "manifests", "cluster", "namespace_index"],
+        &[
+            "container_ports",
+            "check_item",
+            "item_outline",
+            "namespaces",
+            "namespace_lints",
+            "namespace_policy_names",
+            "lints",
+            "diagnostics_by_file",
+            "resolved",
+            "lowered",
+            "optimized",
+            "emitted",
+        ],
+    );
+    assert!(after.1.contains("protocol: UDP"), "{}", after.1);
+    assert_eq!(before.0, after.0);
+    // And back: the lookup finds the TCP port alone again; the YAML is the first one.
+    db.set_manifests(
+        ws,
+        vec![("k8s.yaml".into(), tcp, "default".into())],
+        Vec::new(),
+    );
+    assert_eq!(demand(&db, ws), before);
+    let log = db.take_executed();
+    for q in [
+        "declarations",
+        "resolve_item",
+        "service_def",
+        "file_declarations",
+    ] {
+        assert_eq!(count(&log, q), 0, "{q}: {log:?}");
+    }
 }
 
 #[test]

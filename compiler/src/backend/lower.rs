@@ -13,7 +13,6 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::k8s::selector::{OverlapIndex, Sel};
 use crate::k8s::workloads::Manifests;
 use crate::resolve::hir::*;
-use crate::resolve::namespace_labels;
 use crate::span::Span;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -225,7 +224,7 @@ impl<'a> Lowering<'a> {
 
     /// Does `set` contain pods of namespace `ns`?
     fn covers_namespace(&self, set: &PodSet, ns: &str) -> bool {
-        set.ns.contains(ns, || namespace_labels(self.manifests, ns))
+        set.ns.contains(ns, || self.manifests.namespace_labels(ns))
     }
 
     fn peer_label(&self, kind: &PeerKind) -> String {

@@ -5,9 +5,11 @@
 
 use super::selector_checks;
 use crate::diagnostic::{Code, Diagnostic};
+use crate::k8s::eval::Protocol;
+use crate::k8s::names::did_you_mean;
 use crate::k8s::workloads::{Manifests, Workload, WorkloadIndex};
+use crate::resolve::ContainerPortRef;
 use crate::resolve::hir::*;
-use crate::resolve::namespace_labels;
 use crate::span::Span;
 use std::collections::{BTreeSet, HashMap};
 
@@ -145,6 +147,105 @@ pub fn check_connections<'m>(
     out
 }
 
+/// The container ports of an item's port names that the program does not declare
+/// ([`ContainerPortRef`]): for each, in order, its ports (one named port per protocol its
+/// containers declare it with), and E011 or E015 for those no container declares.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ContainerPorts {
+    pub found: Vec<Vec<PortSel>>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Looks up each container port reference of an item in the containers of its target.
+pub fn container_ports(
+    refs: &[ContainerPortRef],
+    manifests: &Manifests,
+    index: &WorkloadIndex<'_>,
+) -> ContainerPorts {
+    let mut out = ContainerPorts::default();
+    for r in refs {
+        let workloads = matching(manifests, index, r.pods.clone());
+        let mut protos: BTreeSet<Protocol> = BTreeSet::new();
+        let mut declared: BTreeSet<&str> = BTreeSet::new();
+        for w in &workloads {
+            for p in &w.ports {
+                if let Some(n) = &p.name {
+                    declared.insert(n);
+                    if *n == r.name && r.protocol.is_none_or(|want| want == p.protocol) {
+                        protos.insert(p.protocol);
+                    }
+                }
+            }
+        }
+        out.found.push(
+            protos
+                .iter()
+                .map(|protocol| PortSel::Named {
+                    protocol: *protocol,
+                    name: r.name.clone(),
+                })
+                .collect(),
+        );
+        if protos.is_empty()
+            && let Some(d) = undeclared(r, &workloads, &declared, index)
+        {
+            out.diagnostics.push(d);
+        }
+    }
+    out
+}
+
+/// What is wrong with a container port name no container of the target declares: E011 when
+/// the target has no workload, E015 when it has some; nothing when E014 already says that the
+/// target's selector matches no workload (once it does, the port resolves or E015 names the
+/// ports its containers declare).
+fn undeclared(
+    r: &ContainerPortRef,
+    workloads: &[&Workload],
+    declared: &BTreeSet<&str>,
+    index: &WorkloadIndex<'_>,
+) -> Option<Diagnostic> {
+    // The nearest of the program's names and the containers' (`suggest` takes the nearest, then
+    // the first in order, of any set: so of the two nearest).
+    let nearest = r.nearest_declared.iter().map(String::as_str);
+    let suggestion = did_you_mean(&r.name, nearest.chain(declared.iter().copied()));
+    let target_name = &r.target_name;
+    if workloads.is_empty() {
+        let reported_empty = r.selector_checked
+            && r.pods.as_ref().is_some_and(|set| {
+                matches!(&set.ns, NsScope::Named(ns) if index.mentions_namespace(ns))
+                    && !set.pods.is_unsat()
+            });
+        if reported_empty {
+            return None;
+        }
+        return Some(
+            Diagnostic::new(Code::UnknownPort, r.name_span, format!("unknown port `{}` on `{target_name}`", r.name))
+                .label("no port of this name")
+                .help(suggestion.unwrap_or_else(|| {
+                    format!("declare it in the service (`port {} = …`), use a number, or give the workloads that declare it", r.name)
+                })),
+        );
+    }
+    let listed = if declared.is_empty() {
+        "they declare no named ports".to_string()
+    } else {
+        format!("they declare {}", ticked(declared))
+    };
+    Some(
+        Diagnostic::new(
+            Code::NamedPortNotDeclared,
+            r.name_span,
+            format!(
+                "no container of `{target_name}` declares a port named `{}`",
+                r.name
+            ),
+        )
+        .label("not declared by the destination's containers")
+        .help(suggestion.unwrap_or(listed)),
+    )
+}
+
 /// The workloads whose pods a peer stands for, computed once per service and group.
 struct Matcher<'m, 'p, 'v> {
     manifests: &'m Manifests,
@@ -197,12 +298,21 @@ fn matching<'m>(
                 .filter(|w| {
                     *ns_ok
                         .entry(w.namespace.as_str())
-                        .or_insert_with(|| s.matches(&namespace_labels(manifests, &w.namespace)))
+                        .or_insert_with(|| s.matches(&manifests.namespace_labels(&w.namespace)))
                         && set.pods.matches(&w.labels)
                 })
                 .collect()
         }
     }
+}
+
+/// `` `a`, `b` ``: names in backticks, joined by commas.
+fn ticked<T: std::fmt::Display>(names: impl IntoIterator<Item = T>) -> String {
+    names
+        .into_iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn exposed(pods: &[&Workload], r: &PortRange) -> bool {
@@ -235,11 +345,7 @@ fn not_exposed(span: Span, r: &PortRange, target: &str, pods: &[&Workload]) -> D
     } else {
         format!(
             "its containers expose {}; policies apply to container ports, not Service ports",
-            exposed
-                .iter()
-                .map(|e| format!("`{e}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            ticked(&exposed)
         )
     };
     Diagnostic::new(

@@ -61,8 +61,9 @@ pub struct ItemOutline {
     pub used: Used,
 }
 
-/// The outline of a resolved item.
-pub fn outline_item(r: &ItemResolution) -> ItemOutline {
+/// The outline of a resolved item whose connections (their container ports found) are
+/// `connections`.
+pub fn outline_item(r: &ItemResolution, connections: &[Conn]) -> ItemOutline {
     let mut refers_to: Vec<Def> = Vec::new();
     for reference in &r.program.references {
         if !refers_to.contains(&reference.def) {
@@ -74,9 +75,7 @@ pub fn outline_item(r: &ItemResolution) -> ItemOutline {
             ports: Vec::new(),
             ..s.clone()
         }),
-        connections: r
-            .program
-            .connections
+        connections: connections
             .iter()
             .map(|c| {
                 (

@@ -7,7 +7,8 @@
 //! - [`item`]: the checks of one service (its selector against the workloads of its
 //!   namespace, its ports against its containers) and of one connection item (its ports
 //!   against the containers of its targets, its broad peers), reading that item's resolution
-//!   and the pod sets of the peers it names;
+//!   and the pod sets of the peers it names; and the lookup of the port names an item leaves
+//!   to its targets' containers ([`container_ports`]: resolution never reads the workloads);
 //! - [`lints`](mod@lints): the lints over the program's [`Outline`] (services without their ports,
 //!   connections reduced to their peers and [`ConnFacts`]): an edit that changes no outline
 //!   (a port number, a selector's spacing) runs none of them. Those about services run per
@@ -20,7 +21,9 @@ pub mod item;
 pub mod lints;
 pub mod parts;
 
-pub use item::{IsolatedServices, PeerView, check_connections, check_service};
+pub use item::{
+    ContainerPorts, IsolatedServices, PeerView, check_connections, check_service, container_ports,
+};
 pub use lints::{
     ConnFacts, Found, ItemOutline, LintKey, Outline, lints, lints_unsplit, merge, namespace_lints,
     outline_item, program_lints,

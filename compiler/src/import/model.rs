@@ -14,7 +14,6 @@ use crate::k8s::eval::{self, NAMESPACE_NAME_LABEL as NAME, Protocol};
 use crate::k8s::selector::{Constraint, Sel, Values};
 use crate::k8s::workloads::Manifests;
 use crate::resolve::hir::Dirs;
-use crate::resolve::namespace_labels;
 
 use super::Input;
 use super::names::{is_name, sanitize, unique};
@@ -165,7 +164,7 @@ pub(in crate::import) struct Importer<'a> {
 impl Importer<'_> {
     /// The namespace labels the compiler sees for `ns`.
     pub(in crate::import) fn cl(&self, ns: &str) -> BTreeMap<String, String> {
-        namespace_labels(self.manifests, ns)
+        self.manifests.namespace_labels(ns)
     }
 
     /// Leaves policy `index` out: netpol cannot say it exactly.

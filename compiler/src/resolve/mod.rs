@@ -7,8 +7,11 @@
 //! imports, namespaces, ports, groups, externals and the names of services, read without the
 //! bodies of services, connections and tests), then [`resolve_item`] for each service,
 //! connection and test, then [`assemble`], their union in source order. An item reads the
-//! bodies of other services only through its [`ServiceLookup`], and the workloads only
-//! through its [`ManifestLookup`], so the database knows exactly what it depends on.
+//! bodies of other services only through its [`ServiceLookup`], so the database knows
+//! exactly what it depends on. Resolution never reads the workloads: a port name that neither
+//! the target service nor the program declares is a [`ContainerPortRef`], which the checks
+//! look up in the target's containers (`check::item::container_ports`); the protocols they
+//! find are put in place by [`ItemResolution::connections`] and [`ItemResolution::tests`].
 
 mod decls;
 pub mod hir;
@@ -18,9 +21,10 @@ mod values;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::k8s::eval::Protocol;
-use crate::k8s::names::{did_you_mean, is_dns_label, label_key_problem, label_value_problem};
+use crate::k8s::names::{
+    did_you_mean, is_dns_label, label_key_problem, label_value_problem, suggest,
+};
 use crate::k8s::selector::{Constraint, Sel};
-use crate::k8s::workloads::Manifests;
 use crate::resolve::hir::*;
 use crate::span::{FileId, Span};
 use crate::syntax::ast;
@@ -134,10 +138,43 @@ pub type Used = BTreeSet<(Option<String>, String)>;
 pub struct ItemResolution {
     /// A service: its index and its resolved body.
     pub service: Option<(usize, Service)>,
-    /// The connections, tests and references of the item.
+    /// The connections, tests and references of the item, without the ports of
+    /// [`ItemResolution::container_ports`] (read them with [`ItemResolution::connections`]
+    /// and [`ItemResolution::tests`]).
     pub program: Program,
     pub diagnostics: Vec<Diagnostic>,
+    /// The port names left to the target's containers, in the order they are written.
+    pub container_ports: Vec<ContainerPortRef>,
     used: Used,
+}
+
+/// `target:name` where neither the target service nor the program declares a port `name`: a
+/// container port of the target's workloads, emitted as a named port with each protocol its
+/// containers declare it with. Resolution does not read the workloads: the checks look it up
+/// (E011 when the target has no workload, E015 when none of its containers declares it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerPortRef {
+    /// The peer whose ports it is among: a connection's target, an assertion's destination.
+    pub target: Peer,
+    /// Where among that peer's other ports the ones found go.
+    pub position: usize,
+    /// The span of the port item (what the ports found carry).
+    pub item_span: Span,
+    pub name: String,
+    /// The span of the name (where E011 and E015 point).
+    pub name_span: Span,
+    /// The protocol written (`udp/name`), if any.
+    pub protocol: Option<Protocol>,
+    /// The pods of the target.
+    pub pods: Option<PodSet>,
+    /// The target as messages name it.
+    pub target_name: String,
+    /// The target is a service, or a group of this program, whose selector the checks hold to
+    /// the workloads (E014): when it matches none, E014 says so and the port is not reported.
+    pub selector_checked: bool,
+    /// The nearest of the port names the program declares for the target (its service's and
+    /// the program-wide ones), for the did-you-mean.
+    pub nearest_declared: Option<String>,
 }
 
 impl ItemResolution {
@@ -145,22 +182,89 @@ impl ItemResolution {
     pub fn used(&self) -> &Used {
         &self.used
     }
+
+    /// The item's connections with the ports found for its container port references
+    /// (`found`: for each of [`ItemResolution::container_ports`], in order, its ports).
+    pub fn connections(&self, found: &[Vec<PortSel>]) -> Cow<'_, [Conn]> {
+        if self.container_ports.is_empty() {
+            return Cow::Borrowed(&self.program.connections);
+        }
+        Cow::Owned(
+            self.program
+                .connections
+                .iter()
+                .map(|c| Conn {
+                    ports: self.ports_of(&c.target, &c.ports, found),
+                    ..c.clone()
+                })
+                .collect(),
+        )
+    }
+
+    /// The item's tests with the ports found for its container port references, as
+    /// [`ItemResolution::connections`].
+    pub fn tests(&self, found: &[Vec<PortSel>]) -> Cow<'_, [TestCase]> {
+        if self.container_ports.is_empty() {
+            return Cow::Borrowed(&self.program.tests);
+        }
+        Cow::Owned(
+            self.program
+                .tests
+                .iter()
+                .map(|t| TestCase {
+                    assertions: t
+                        .assertions
+                        .iter()
+                        .map(|a| Assertion {
+                            ports: self.ports_of(&a.to, &a.ports, found),
+                            ..a.clone()
+                        })
+                        .collect(),
+                    ..t.clone()
+                })
+                .collect(),
+        )
+    }
+
+    /// The ports of `target` with the ports found for its container port references put
+    /// where they are written.
+    fn ports_of(
+        &self,
+        target: &Peer,
+        ports: &[(PortSel, Span)],
+        found: &[Vec<PortSel>],
+    ) -> Vec<(PortSel, Span)> {
+        let mut refs = self
+            .container_ports
+            .iter()
+            .zip(found)
+            .filter(|(r, _)| r.target == *target)
+            .peekable();
+        let mut out = Vec::with_capacity(ports.len());
+        for position in 0..=ports.len() {
+            while let Some((r, sels)) = refs.next_if(|(r, _)| r.position <= position) {
+                out.extend(sels.iter().map(|s| (s.clone(), r.item_span)));
+            }
+            if let Some(p) = ports.get(position) {
+                out.push(p.clone());
+            }
+        }
+        out
+    }
 }
 
 /// Services by index, as the item being resolved asks for them (the database answers with
 /// one query per service, so an item depends only on the services it reads).
 pub type ServiceLookup<'a> = &'a dyn Fn(usize) -> Option<&'a Service>;
-/// The workloads, asked for only by the items that read them.
-pub type ManifestLookup<'a> = &'a dyn Fn() -> &'a Manifests;
-
 struct Resolver<'a> {
-    manifests: ManifestLookup<'a>,
     services: ServiceLookup<'a>,
     /// Owned while the declarations are built, borrowed while an item is resolved.
     d: Cow<'a, Declarations>,
     /// What is found: services, connections, tests, references.
     out: Program,
     diags: Vec<Diagnostic>,
+    /// The port names left to the target's containers.
+    container_ports: Vec<ContainerPortRef>,
     used: BTreeSet<(Scope, String)>,
     /// Externals not yet resolved, by scope and name (while declaring only).
     external_asts: HashMap<(Scope, String), &'a ast::ExternalDecl>,
@@ -170,15 +274,13 @@ struct Resolver<'a> {
 /// The program's declarations: imports, namespaces, ports, groups, externals, and which
 /// services there are (their bodies are resolved per item).
 pub fn declarations(files: &[FileAst<'_>], std: &[StdModule<'_>]) -> Declarations {
-    let none = Manifests::default();
-    let manifests = || &none;
     let services = |_: usize| None;
     let mut r = Resolver {
-        manifests: &manifests,
         services: &services,
         d: Cow::Owned(Declarations::default()),
         out: Program::default(),
         diags: Vec::new(),
+        container_ports: Vec::new(),
         used: BTreeSet::new(),
         external_asts: HashMap::new(),
         resolving: BTreeSet::new(),
@@ -245,14 +347,13 @@ pub fn resolve_item<'a>(
     decls: &'a Declarations,
     item: &ast::Item,
     services: ServiceLookup<'a>,
-    manifests: ManifestLookup<'a>,
 ) -> ItemResolution {
     let mut r = Resolver {
-        manifests,
         services,
         d: Cow::Borrowed(decls),
         out: Program::default(),
         diags: Vec::new(),
+        container_ports: Vec::new(),
         used: BTreeSet::new(),
         external_asts: HashMap::new(),
         resolving: BTreeSet::new(),
@@ -281,26 +382,29 @@ pub fn resolve_item<'a>(
         service,
         program: r.out,
         diagnostics: r.diags,
+        container_ports: r.container_ports,
         used: r.used,
     }
 }
 
-/// The resolved program: the declarations and every item's resolution, in source order.
+/// The resolved program: the declarations and every item's resolution, in source order,
+/// each with the ports found for its container port references (see
+/// [`ItemResolution::connections`]).
 pub fn assemble<'a>(
     decls: &Declarations,
-    items: impl Iterator<Item = &'a ItemResolution>,
+    items: impl Iterator<Item = (&'a ItemResolution, &'a [Vec<PortSel>])>,
 ) -> Resolved {
     let mut program = decls.program.clone();
     let mut diagnostics = decls.diagnostics.clone();
     let mut used = Vec::new();
-    for item in items {
+    for (item, found) in items {
         if let Some((_, s)) = &item.service {
             program.services.push(s.clone());
         }
         program
             .connections
-            .extend(item.program.connections.iter().cloned());
-        program.tests.extend(item.program.tests.iter().cloned());
+            .extend(item.connections(found).iter().cloned());
+        program.tests.extend(item.tests(found).iter().cloned());
         program
             .references
             .extend(item.program.references.iter().cloned());
@@ -340,10 +444,4 @@ impl<'a> Resolver<'a> {
     fn err(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
-}
-
-/// The labels of a namespace: those its manifest declares, plus the name label that
-/// Kubernetes sets on every namespace.
-pub fn namespace_labels(manifests: &Manifests, ns: &str) -> BTreeMap<String, String> {
-    manifests.namespace_labels(ns)
 }

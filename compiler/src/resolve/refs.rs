@@ -280,7 +280,8 @@ impl<'a> Resolver<'a> {
                     }
                 }
                 ast::PortItemKind::Name(name) => {
-                    for sel in self.named_port(target, name, protocol) {
+                    let at = (item.span, out.len());
+                    for sel in self.named_port(target, name, protocol, at) {
                         out.push((sel, item.span));
                     }
                 }
@@ -333,13 +334,15 @@ impl<'a> Resolver<'a> {
         })
     }
 
-    /// Resolves `target:name`: the service's own ports, then program-wide names, then the
-    /// container ports of the target's workloads (emitted as named ports).
+    /// Resolves `target:name`: the service's own ports, then program-wide names; else a
+    /// container port of the target's workloads, left to the checks (a [`ContainerPortRef`]
+    /// for the port item at `at`: its span, and how many ports of the target come before it).
     pub(super) fn named_port(
         &mut self,
         target: &Peer,
         name: &ast::Name,
         protocol: Option<Protocol>,
+        at: (Span, usize),
     ) -> Vec<PortSel> {
         let filter = |values: &[PortRange]| -> Vec<PortSel> {
             values
@@ -419,71 +422,30 @@ impl<'a> Resolver<'a> {
             );
             return Vec::new();
         }
-        // Container ports of the target's workloads.
-        let workloads = self.target_workloads(&target.kind);
-        let mut protos: BTreeSet<Protocol> = BTreeSet::new();
-        let mut declared: BTreeSet<String> = BTreeSet::new();
-        for w in &workloads {
-            for p in &w.ports {
-                if let Some(n) = &p.name {
-                    declared.insert(n.clone());
-                    if *n == name.text && protocol.is_none_or(|want| want == p.protocol) {
-                        protos.insert(p.protocol);
-                    }
-                }
-            }
-        }
-        if !protos.is_empty() {
-            return protos
-                .into_iter()
-                .map(|protocol| PortSel::Named {
-                    protocol,
-                    name: name.text.clone(),
-                })
-                .collect();
-        }
-        candidates.extend(declared.iter().cloned());
-        let target_name = self.peer_name(&target.kind);
-        let suggestion = did_you_mean(&name.text, candidates.iter().map(String::as_str));
-        if workloads.is_empty() && self.selector_reported_empty(&target.kind) {
-            // E014 already says that the destination's selector matches no workload: once it
-            // does, the port resolves or E015 names the ports its containers declare.
-            return Vec::new();
-        }
-        if workloads.is_empty() {
-            self.err(
-                Diagnostic::new(Code::UnknownPort, name.span, format!("unknown port `{}` on `{target_name}`", name.text))
-                    .label("no port of this name")
-                    .help(suggestion.unwrap_or_else(|| {
-                        format!("declare it in the service (`port {} = …`), use a number, or give the workloads that declare it", name.text)
-                    })),
-            );
-        } else {
-            let listed = if declared.is_empty() {
-                "they declare no named ports".to_string()
-            } else {
-                format!(
-                    "they declare {}",
-                    declared
-                        .iter()
-                        .map(|d| format!("`{d}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            };
-            self.err(
-                Diagnostic::new(
-                    Code::NamedPortNotDeclared,
-                    name.span,
-                    format!(
-                        "no container of `{target_name}` declares a port named `{}`",
-                        name.text
-                    ),
-                )
-                .label("not declared by the destination's containers")
-                .help(suggestion.unwrap_or(listed)),
-            );
-        }
+        // A container port of the target's workloads: the checks look it up.
+        let selector_checked = match &target.kind {
+            PeerKind::Service(_) => true,
+            PeerKind::Group(i) => self
+                .d
+                .program
+                .groups
+                .get(*i)
+                .is_some_and(|g| g.module.is_none()),
+            PeerKind::External(_) | PeerKind::Pods(_) => false,
+        };
+        let (item_span, position) = at;
+        self.container_ports.push(ContainerPortRef {
+            target: target.clone(),
+            position,
+            item_span,
+            name: name.text.clone(),
+            name_span: name.span,
+            protocol,
+            pods: self.pod_set_of(&target.kind),
+            target_name: self.peer_name(&target.kind),
+            selector_checked,
+            nearest_declared: suggest(&name.text, candidates.iter().map(String::as_str)),
+        });
         Vec::new()
     }
 
@@ -505,48 +467,6 @@ impl<'a> Resolver<'a> {
             );
         }
         sels
-    }
-
-    /// Whether the checker reports E014 for this destination: a service, or a group of this
-    /// program in one namespace, whose selector can match but matches no workload of a
-    /// namespace that the manifests describe.
-    fn selector_reported_empty(&self, kind: &PeerKind) -> bool {
-        let local = match kind {
-            PeerKind::Service(_) => true,
-            PeerKind::Group(i) => self
-                .d
-                .program
-                .groups
-                .get(*i)
-                .is_some_and(|g| g.module.is_none()),
-            PeerKind::External(_) | PeerKind::Pods(_) => false,
-        };
-        let Some(set) = self.pod_set_of(kind).filter(|_| local) else {
-            return false;
-        };
-        matches!(&set.ns, NsScope::Named(ns) if (self.manifests)().mentions_namespace(ns))
-            && !set.pods.is_unsat()
-    }
-
-    /// Workloads that a peer's pods come from (only when its namespace is a known one).
-    pub(super) fn target_workloads(&self, kind: &PeerKind) -> Vec<crate::k8s::workloads::Workload> {
-        let Some(set) = self.pod_set_of(kind) else {
-            return Vec::new();
-        };
-        (self.manifests)()
-            .workloads
-            .iter()
-            .filter(|w| {
-                set.contains(&w.namespace, &w.labels, || {
-                    self.namespace_labels(&w.namespace)
-                })
-            })
-            .cloned()
-            .collect()
-    }
-
-    pub(super) fn namespace_labels(&self, ns: &str) -> BTreeMap<String, String> {
-        namespace_labels((self.manifests)(), ns)
     }
 
     pub(super) fn connection(&mut self, c: &ast::Connection) {
