@@ -648,9 +648,8 @@ fn compile_loaded(loaded: &Loaded, args: &ProgramArgs, output: Output, color: Co
         (_, Some(dir)) => output::write_dir(&loaded.guard, &dir, docs, output.force),
         (Some(file), None) => output::write_file(&file, docs, output.force),
         (None, None) => {
-            let text = output::stream(docs);
-            let mut out = std::io::stdout().lock();
-            std::io::Write::write_all(&mut out, text.as_bytes())
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            output::write_stream(&mut out, docs)
                 .and_then(|()| std::io::Write::flush(&mut out))
                 .map_err(|e| format!("cannot write to stdout: {e}"))
         }

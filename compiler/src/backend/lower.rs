@@ -38,13 +38,13 @@ pub struct Lowering<'a> {
     group_pods: Vec<(Arc<Sel>, Option<Arc<Sel>>)>,
     ns_by_name: HashMap<String, Arc<Sel>>,
     policies: Targets,
-    /// (namespace, pods) -> name of the policy that selects exactly those pods.
-    by_target: BTreeMap<(String, Sel), String>,
-    /// The units (namespaces' and services' policies) by namespace: (name, pods, types).
-    units: BTreeMap<String, Vec<(String, Arc<Sel>, Dirs)>>,
-    /// The same units indexed by label value, so that a connection looks only at the units
-    /// that may overlap its pods.
-    unit_index: BTreeMap<String, OverlapIndex>,
+    /// namespace -> pods -> name of the policy that selects exactly those pods (looked up
+    /// by reference, without building a key per lookup).
+    by_target: HashMap<String, BTreeMap<Sel, String>>,
+    /// The units (namespaces' and services' policies) by namespace, fixed once the
+    /// connections are lowered: shared, so that a connection reads them while it adds
+    /// policies.
+    units: Arc<BTreeMap<String, NsUnits>>,
     diagnostics: Vec<Diagnostic>,
     /// The grants of each policy (ingress, egress) as they are found, duplicates included:
     /// sorted into the policies' sets once, at the end, rather than inserted one by one.
@@ -101,9 +101,8 @@ fn lowering(program: &Program, manifests: &Manifests, names_only: Option<&[bool]
         ns_by_name: HashMap::new(),
         pending: HashMap::new(),
         policies: BTreeMap::new(),
-        by_target: BTreeMap::new(),
-        units: BTreeMap::new(),
-        unit_index: BTreeMap::new(),
+        by_target: HashMap::new(),
+        units: Arc::default(),
         diagnostics: Vec::new(),
         grants: names_only.is_none(),
     };
@@ -125,23 +124,23 @@ fn lowering(program: &Program, manifests: &Manifests, names_only: Option<&[bool]
     }
     // Units are the namespaces' and the services' policies, not the intersections made
     // while lowering connections (those are subsets of a unit, which is considered instead).
+    let mut units: BTreeMap<String, Vec<(String, Arc<Sel>, Dirs)>> = BTreeMap::new();
     for p in l.policies.values() {
-        l.units.entry(p.namespace.clone()).or_default().push((
+        units.entry(p.namespace.clone()).or_default().push((
             p.name.clone(),
             Arc::new(p.pods.clone()),
             p.types,
         ));
     }
-    l.unit_index = l
-        .units
-        .iter()
-        .map(|(ns, units)| {
-            (
-                ns.clone(),
-                OverlapIndex::new(units.iter().map(|(_, s, _)| &**s)),
-            )
-        })
-        .collect();
+    l.units = Arc::new(
+        units
+            .into_iter()
+            .map(|(ns, list)| {
+                let index = OverlapIndex::new(list.iter().map(|(_, s, _)| &**s));
+                (ns, NsUnits { list, index })
+            })
+            .collect(),
+    );
     for (k, conn) in program.connections.iter().enumerate() {
         match names_only {
             Some(has_ports) => {
@@ -169,6 +168,13 @@ fn lowering(program: &Program, manifests: &Manifests, names_only: Option<&[bool]
         policies,
         diagnostics: l.diagnostics,
     }
+}
+
+/// The units of one namespace: (name, pods, types), and the same indexed by label value, so
+/// that a connection looks only at the units that may overlap its pods.
+struct NsUnits {
+    list: Vec<(String, Arc<Sel>, Dirs)>,
+    index: OverlapIndex,
 }
 
 /// A short stable hash, for naming policies of pods written in place.
@@ -204,8 +210,12 @@ impl<'a> Lowering<'a> {
             }
             return Some(name.to_string());
         }
-        self.by_target
-            .entry((ns.to_string(), pods.clone()))
+        let by_pods = match self.by_target.get_mut(ns) {
+            Some(m) => m,
+            None => self.by_target.entry(ns.to_string()).or_default(),
+        };
+        by_pods
+            .entry(pods.clone())
             .or_insert_with(|| name.to_string());
         self.policies.insert(
             key,
@@ -357,84 +367,71 @@ impl<'a> Lowering<'a> {
             ingress,
             egress: !ingress,
         };
-        let namespaces: Vec<&String> = match &set.ns {
-            NsScope::Named(n) => self
-                .units
-                .get_key_value(n)
-                .map(|(k, _)| k)
-                .into_iter()
-                .collect(),
-            NsScope::Selector(_) => self
-                .units
-                .keys()
-                .filter(|ns| self.covers_namespace(set, ns))
+        // The units are fixed while connections are lowered (only policies are added), so
+        // they are read through a shared handle while `self` adds policies.
+        let units = Arc::clone(&self.units);
+        let namespaces: Vec<(&String, &NsUnits)> = match &set.ns {
+            NsScope::Named(n) => units.get_key_value(n).into_iter().collect(),
+            NsScope::Selector(_) => units
+                .iter()
+                .filter(|(ns, _)| self.covers_namespace(set, ns))
                 .collect(),
         };
-        let units: Vec<(String, String, Arc<Sel>)> = namespaces
-            .into_iter()
-            .flat_map(|ns| {
-                let in_ns = self.units.get(ns).map(Vec::as_slice).unwrap_or_default();
-                self.unit_index
-                    .get(ns)
-                    .map(|index| index.candidates(&set.pods))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|i| in_ns.get(i))
-                    .filter(|(_, pods, types)| types.contains(want) && pods.overlaps(&set.pods))
-                    .map(move |(name, pods, _)| (ns.clone(), name.clone(), pods.clone()))
-            })
-            .collect();
-        for (ns, name, pods) in units {
-            if !self.covers_namespace(set, &ns) || !pods.overlaps(&set.pods) {
-                continue;
-            }
-            let target_name = if pods.implies(&set.pods) {
-                Some(name.clone())
-            } else {
-                let inter = pods.and(&set.pods);
-                let dirs = Dirs {
-                    ingress,
-                    egress: !ingress,
+        for (ns, in_ns) in namespaces {
+            for i in in_ns.index.candidates(&set.pods) {
+                let Some((name, pods, types)) = in_ns.list.get(i) else {
+                    continue;
                 };
-                match self.by_target.get(&(ns.clone(), inter.clone())).cloned() {
-                    Some(existing) => {
-                        if let Some(p) = self.policies.get_mut(&(ns.clone(), existing.clone())) {
-                            p.types = p.types.union(dirs);
-                        }
-                        Some(existing)
-                    }
-                    None => {
-                        let label = self.peer_label(&holder.kind);
-                        let new_name = if pods.is_all() {
-                            label
-                        } else {
-                            format!("{name}.{label}")
-                        };
-                        let span = match &holder.kind {
-                            PeerKind::Pods(_) => conn.span,
-                            _ => self.peer_span(holder),
-                        };
-                        self.unit(&ns, inter, &new_name, dirs, span)
-                    }
+                if !types.contains(want) || !pods.overlaps(&set.pods) {
+                    continue;
                 }
-            };
-            let Some(target_name) = target_name else {
-                continue;
-            };
-            if !self.grants {
-                continue;
-            }
-            let peers = self.rule_peers(other, &ns);
-            let key = (ns, target_name);
-            if self.policies.contains_key(&key) {
-                let (in_grants, out_grants) = self.pending.entry(key).or_default();
-                let grants = if ingress { in_grants } else { out_grants };
-                for peer in &peers {
-                    for port in ports {
-                        grants.push(Grant {
-                            peer: peer.clone(),
-                            port: port.clone(),
-                        });
+                let target_name = if pods.implies(&set.pods) {
+                    Some(name.to_string())
+                } else {
+                    let inter = pods.and(&set.pods);
+                    let existing = self.by_target.get(ns).and_then(|m| m.get(&inter)).cloned();
+                    match existing {
+                        Some(existing) => {
+                            if let Some(p) =
+                                self.policies.get_mut(&(ns.to_string(), existing.clone()))
+                            {
+                                p.types = p.types.union(want);
+                            }
+                            Some(existing)
+                        }
+                        None => {
+                            let label = self.peer_label(&holder.kind);
+                            let new_name = if pods.is_all() {
+                                label
+                            } else {
+                                format!("{name}.{label}")
+                            };
+                            let span = match &holder.kind {
+                                PeerKind::Pods(_) => conn.span,
+                                _ => self.peer_span(holder),
+                            };
+                            self.unit(ns, inter, &new_name, want, span)
+                        }
+                    }
+                };
+                let Some(target_name) = target_name else {
+                    continue;
+                };
+                if !self.grants {
+                    continue;
+                }
+                let peers = self.rule_peers(other, ns);
+                let key = (ns.to_string(), target_name);
+                if self.policies.contains_key(&key) {
+                    let (in_grants, out_grants) = self.pending.entry(key).or_default();
+                    let grants = if ingress { in_grants } else { out_grants };
+                    for peer in &peers {
+                        for port in ports {
+                            grants.push(Grant {
+                                peer: peer.clone(),
+                                port: port.clone(),
+                            });
+                        }
                     }
                 }
             }

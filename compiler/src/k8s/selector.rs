@@ -325,7 +325,8 @@ impl Sel {
 /// units; the lints one over each namespace's services.)
 #[derive(Default)]
 pub struct OverlapIndex {
-    by_value: HashMap<(String, String), Vec<usize>>,
+    /// key -> value -> selectors (nested, so that a lookup borrows the key and the value).
+    by_value: HashMap<String, HashMap<String, Vec<usize>>>,
     /// For each key some unit requires: the units that do not require it to be in a set.
     without: HashMap<String, Vec<usize>>,
     /// Every key some unit mentions.
@@ -355,12 +356,9 @@ impl OverlapIndex {
             for k in &keys {
                 match sel.keys.get(*k).and_then(required_values) {
                     Some(values) => {
+                        let by_key = index.by_value.entry((*k).clone()).or_default();
                         for v in values {
-                            index
-                                .by_value
-                                .entry(((*k).clone(), v.clone()))
-                                .or_default()
-                                .push(i);
+                            by_key.entry(v.clone()).or_default().push(i);
                         }
                     }
                     None => index.without.entry((*k).clone()).or_default().push(i),
@@ -393,9 +391,11 @@ impl OverlapIndex {
 
     fn listed(&self, k: &str, values: &BTreeSet<String>, without: &[usize]) -> Vec<usize> {
         let mut out = without.to_vec();
-        for v in values {
-            if let Some(hs) = self.by_value.get(&(k.to_string(), v.clone())) {
-                out.extend(hs);
+        if let Some(by_key) = self.by_value.get(k) {
+            for v in values {
+                if let Some(hs) = by_key.get(v) {
+                    out.extend(hs);
+                }
             }
         }
         out.sort_unstable();
