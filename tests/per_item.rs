@@ -107,14 +107,31 @@ fn names_agree(name: &str, db: &Database, ws: Workspace) -> usize {
     let full = lower::lower(program, cluster);
     let names = lower::policy_names(program, cluster);
     assert_eq!(names.diagnostics, full.diagnostics, "{name}");
-    assert_eq!(db::policy_names(db, ws), &full.diagnostics, "{name}");
-    let shape = |l: &lower::Lowered| -> Vec<_> {
-        l.policies
+    // The database names each namespace's policies over that namespace's part alone: the
+    // same clashes, in the order of the diagnostics.
+    let mut ordered = full.diagnostics.clone();
+    db::names_order(&mut ordered);
+    assert_eq!(db::policy_names(db, ws), &ordered, "{name}");
+    let shape = |policies: &lower::Targets| -> Vec<_> {
+        policies
             .iter()
             .map(|(k, p)| (k.clone(), p.pods.clone(), p.types, p.origin.span))
             .collect()
     };
-    assert_eq!(shape(&names), shape(&full), "{name}");
+    assert_eq!(shape(&names.policies), shape(&full.policies), "{name}");
+    // And every namespace's part names exactly the program's policies in that namespace.
+    let declarations = db::declarations(db, ws).program();
+    let mut by_part = lower::Targets::new();
+    for part in check::parts::split(db::outline(db, ws), cluster) {
+        let has_ports: Vec<bool> = part.facts.iter().map(|f| f.has_ports).collect();
+        let sub = check::parts::part_program(&part, declarations);
+        let named = lower::policy_names_of(&sub, &has_ports, cluster);
+        for (ns, _) in named.policies.keys() {
+            assert_eq!(*ns, part.namespace, "{name}: a policy outside its part");
+        }
+        by_part.extend(named.policies);
+    }
+    assert_eq!(shape(&by_part), shape(&full.policies), "{name}");
     full.diagnostics.len()
 }
 
@@ -156,10 +173,14 @@ fn lints_agree(name: &str, db: &Database, ws: Workspace) -> usize {
         used,
         unused_imports: resolved.unused_imports.clone(),
     };
-    // The index built here, from the cluster alone, not the database's.
+    // The index built here, from the cluster alone, not the database's; the lints in one pass
+    // over the whole program, not split by namespace: what the database's lints of each
+    // namespace, merged, must find, in the same order.
     let cluster = db::cluster(db, ws);
-    let want = check::lints(&whole, &WorkloadIndex::new(cluster));
+    let index = WorkloadIndex::new(cluster);
+    let want = check::lints_unsplit(&whole, &index);
     assert_eq!(db::lints(db, ws), &want, "{name}");
+    assert_eq!(check::lints(&whole, &index), want, "{name}");
     // And the outline is the program's, but for what it leaves out.
     let outline = db::outline(db, ws);
     assert_eq!(outline.program.services.len(), p.services.len(), "{name}");

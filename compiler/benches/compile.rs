@@ -97,6 +97,13 @@ fn re_check(
             let _ = db::file_items(&db, *f);
         }
         stage("parse+items", t.elapsed());
+        let _ = db::outline(&db, ws);
+        stage("outline", t.elapsed());
+        let _ = db::namespaces(&db, ws);
+        stage("namespaces", t.elapsed());
+        let _ = db::lints(&db, ws);
+        let _ = db::policy_names(&db, ws);
+        stage("lints+names", t.elapsed());
         let _ = db::program_diagnostics(&db, ws);
         stage("program diagnostics", t.elapsed());
         let _ = db::diagnostics(&db, ws).len();

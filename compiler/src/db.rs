@@ -8,7 +8,8 @@
 //!                                                  resolve_item(item) ◀── service_def ◀─┘ (and declarations; no workloads)
 //!                                                     ├─▶ container_ports (names left to the containers)
 //!                                                     ├─▶ check_item ─▶ item_diagnostics ─────────────┐
-//! SourceFile ─manifest─▶ Manifests ─cluster ─▶ (all)  └─▶ item_outline ─▶ outline ─▶ lints, policy_names ─▶ program_diagnostics ─▶ diagnostics
+//! SourceFile ─manifest─▶ Manifests ─cluster ─▶ (all)  └─▶ item_outline ─▶ outline ─▶ namespaces ─▶ namespace_lints(ns), namespace_policy_names(ns)
+//!                                                                            └──────────────────▶ lints, policy_names ─▶ program_diagnostics ─▶ diagnostics
 //!   (manifest)                                  resolved ─▶ lowered ─▶ optimized ─▶ emitted
 //! ```
 //!
@@ -24,16 +25,17 @@ use crate::backend::emit;
 use crate::backend::ir::Policies;
 use crate::backend::lower::{self, Lowered};
 use crate::backend::opt;
+use crate::check::parts::NamespacePart;
 use crate::check::{self, ContainerPorts, IsolatedServices, ItemOutline, Outline, PeerView};
 use crate::diagnostic::{Diagnostic, Label, RenderFile, render, sort_diagnostics};
 use crate::k8s::workloads::{self, Manifests, NamespaceIndex, WorkloadIndex};
-use crate::resolve::hir::{PortSel, Service};
+use crate::resolve::hir::{Def, PortSel, Service};
 use crate::resolve::{self, Declarations, FileAst, ItemResolution, Resolved, StdModule};
 use crate::span::{FileId, LineIndex, Span};
 use crate::stdlib;
 use crate::syntax::items::{self, ItemTree, TreeItem};
 use crate::syntax::{self, Parsed, ast};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 /// The database trait of the compiler's queries; the language server extends it.
@@ -401,10 +403,17 @@ pub fn outline(db: &dyn Db, ws: Workspace) -> Outline {
         program: decls.program().clone(),
         ..Outline::default()
     };
-    for r in &decls.program().references {
-        if !out.used.contains(&r.def) {
-            out.used.push(r.def.clone());
+    // Each definition once, in first-use order: a set beside the list, so that a program
+    // referring to every one of its services does not compare every pair.
+    let mut seen: HashSet<Def> = HashSet::new();
+    let mut used = |d: &Def, out: &mut Vec<Def>| {
+        if !seen.contains(d) {
+            seen.insert(d.clone());
+            out.push(d.clone());
         }
+    };
+    for r in &decls.program().references {
+        used(&r.def, &mut out.used);
     }
     let outlines: Vec<&ItemOutline> = program_items(db, ws)
         .iter()
@@ -419,9 +428,7 @@ pub fn outline(db: &dyn Db, ws: Workspace) -> Outline {
             out.facts.push(*facts);
         }
         for d in &o.refers_to {
-            if !out.used.contains(d) {
-                out.used.push(d.clone());
-            }
+            used(d, &mut out.used);
         }
     }
     out.unused_imports = resolve::unused_imports(decls, outlines.iter().map(|o| &o.used));
@@ -496,12 +503,50 @@ pub fn checks(db: &dyn Db, ws: Workspace) -> Vec<Diagnostic> {
     out
 }
 
-/// The program-wide lints and the checks of the declarations, over the [`outline`] and the
-/// workload index (no pass over the workloads of its own).
+/// One namespace's part of the outline ([`check::parts`]): its identity is its name, its
+/// part a tracked field, so that the queries over one namespace run again only when its
+/// part changed (adding a connection between two services of one namespace changes that
+/// namespace's part only).
+#[salsa::tracked(debug)]
+pub struct Namespace<'db> {
+    #[returns(ref)]
+    pub name: String,
+    #[tracked]
+    #[returns(ref)]
+    pub part: NamespacePart,
+}
+
+/// The outline split by namespace, in namespace order.
+#[salsa::tracked(returns(ref))]
+pub fn namespaces(db: &dyn Db, ws: Workspace) -> Vec<Namespace<'_>> {
+    check::parts::split(outline(db, ws), cluster(db, ws))
+        .into_iter()
+        .map(|part| Namespace::new(db, part.namespace.clone(), part))
+        .collect()
+}
+
+/// The lints of one namespace ([`check::namespace_lints`]): they read its part, the
+/// declarations and the cluster.
+#[salsa::tracked(returns(ref))]
+pub fn namespace_lints<'db>(db: &'db dyn Db, ws: Workspace, ns: Namespace<'db>) -> check::Found {
+    let index = WorkloadIndex::with(cluster(db, ws), namespace_index(db, ws));
+    check::namespace_lints(ns.part(db), declarations(db, ws).program(), &index)
+}
+
+/// The lints and the checks of the declarations: the program's own (over the [`outline`]:
+/// one linear pass) and every namespace's, merged in the order one pass over the program
+/// finds them ([`check::lints`]).
 #[salsa::tracked(returns(ref))]
 pub fn lints(db: &dyn Db, ws: Workspace) -> Vec<Diagnostic> {
     let index = WorkloadIndex::with(cluster(db, ws), namespace_index(db, ws));
-    check::lints(outline(db, ws), &index)
+    let found: Vec<&check::Found> = namespaces(db, ws)
+        .iter()
+        .map(|ns| namespace_lints(db, ws, *ns))
+        .collect();
+    check::merge(
+        &check::program_lints(outline(db, ws), &index),
+        found.iter().map(|f| f.as_slice()),
+    )
 }
 
 #[salsa::tracked(returns(ref))]
@@ -509,13 +554,41 @@ pub fn lowered(db: &dyn Db, ws: Workspace) -> Lowered {
     lower::lower(&resolved(db, ws).program, cluster(db, ws))
 }
 
+/// The names lowering gives the policies of one namespace, and the names it cannot give
+/// (E021): lowering's names pass over the namespace's part. A namespace's policies are named
+/// from its own units and the connections that may hold its pods, so the part's names are
+/// the whole program's names in that namespace.
+#[salsa::tracked(returns(ref))]
+pub fn namespace_policy_names<'db>(
+    db: &'db dyn Db,
+    ws: Workspace,
+    ns: Namespace<'db>,
+) -> Vec<Diagnostic> {
+    let part = ns.part(db);
+    let program = check::parts::part_program(part, declarations(db, ws).program());
+    let has_ports: Vec<bool> = part.facts.iter().map(|f| f.has_ports).collect();
+    lower::policy_names_of(&program, &has_ports, cluster(db, ws)).diagnostics
+}
+
 /// The names of the policies (E021, the name clash, is found there): the diagnostics read
-/// this, never [`lowered`].
+/// this, never [`lowered`]. Every namespace's, in [`names_order`].
 #[salsa::tracked(returns(ref))]
 pub fn policy_names(db: &dyn Db, ws: Workspace) -> Vec<Diagnostic> {
-    let outline = outline(db, ws);
-    let has_ports: Vec<bool> = outline.facts.iter().map(|f| f.has_ports).collect();
-    lower::policy_names_of(&outline.program, &has_ports, cluster(db, ws)).diagnostics
+    let mut out: Vec<Diagnostic> = namespaces(db, ws)
+        .iter()
+        .flat_map(|ns| namespace_policy_names(db, ws, *ns).iter().cloned())
+        .collect();
+    names_order(&mut out);
+    out
+}
+
+/// The order of the name clashes: by position, code and message, as the diagnostics are
+/// sorted (a stable sort: the clashes of one namespace, which alone can tie, keep the order
+/// lowering found them in, since their message names the namespace).
+pub fn names_order(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by(|a, b| {
+        (a.primary.span, a.code, &a.message).cmp(&(b.primary.span, b.code, &b.message))
+    });
 }
 
 #[salsa::tracked(returns(ref))]

@@ -82,7 +82,7 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 }
 
 /// Queries from name resolution on: what a firewall must keep from re-running.
-const PROGRAM: [&str; 15] = [
+const PROGRAM: [&str; 18] = [
     "declarations",
     "program_items",
     "resolve_item",
@@ -92,6 +92,9 @@ const PROGRAM: [&str; 15] = [
     "item_diagnostics",
     "item_outline",
     "outline",
+    "namespaces",
+    "namespace_lints",
+    "namespace_policy_names",
     "lints",
     "policy_names",
     "lowered",
@@ -108,8 +111,16 @@ const PER_ITEM: [&str; 4] = [
     "item_outline",
 ];
 
-/// What the lints and policy naming re-run: only when an item's outline changed.
-const LINTS: [&str; 3] = ["outline", "lints", "policy_names"];
+/// What the lints and policy naming re-run: only when an item's outline changed, and then
+/// the lints and naming of the namespaces whose part changed (here, the one namespace); the
+/// union of the names re-runs only when a namespace's names changed (none here).
+const LINTS: [&str; 5] = [
+    "outline",
+    "namespaces",
+    "namespace_lints",
+    "namespace_policy_names",
+    "lints",
+];
 
 /// Asserts that the queries of `log` are exactly those of `reparse` and `rest`.
 fn assert_ran_exactly(log: Vec<String>, reparse: &[&str], rest: &[&str]) {
@@ -261,14 +272,15 @@ fn a_comment_inside_an_item_re_resolves_that_item_only() {
             "check_item",
             "item_diagnostics",
             "item_outline",
-            "outline",
-            "lints",
-            "policy_names",
             "resolved",
             "lowered",
             "source_lines",
             "emitted",
-        ],
+        ]
+        .iter()
+        .chain(&LINTS)
+        .copied()
+        .collect::<Vec<_>>(),
     );
     assert_eq!(before.0, after.0);
 }
@@ -451,8 +463,10 @@ fn a_manifest_edit_that_changes_a_label_re_checks_but_re_resolves_nothing() {
             "namespace_index",
             "check_item",
             "item_diagnostics",
+            "namespaces",
+            "namespace_lints",
+            "namespace_policy_names",
             "lints",
-            "policy_names",
             "program_diagnostics",
             "diagnostics_by_file",
             "diagnostics",
@@ -519,7 +533,9 @@ fn a_manifest_edit_of_labels_and_container_ports_re_resolves_nothing() {
     // Nothing of resolution runs: resolution never reads the workloads. The port name is
     // looked up again (only for the one item that has one), every item's checks run
     // against the new workloads, and the item's outline is rebuilt (and backdates: a named
-    // port over UDP or TCP is the same fact to the lints); lowering gets the UDP port.
+    // port over UDP or TCP is the same fact to the lints); the namespaces' lints and names
+    // read the workloads, and run again; their names are equal, so their union does not;
+    // lowering gets the UDP port.
     assert_eq!(count(&log, "container_ports"), 1, "{log:?}");
     assert_eq!(count(&log, "check_item"), 4, "{log:?}");
     assert_eq!(count(&log, "item_outline"), 1, "{log:?}");
@@ -530,8 +546,10 @@ fn a_manifest_edit_of_labels_and_container_ports_re_resolves_nothing() {
             "container_ports",
             "check_item",
             "item_outline",
+            "namespaces",
+            "namespace_lints",
+            "namespace_policy_names",
             "lints",
-            "policy_names",
             "diagnostics_by_file",
             "resolved",
             "lowered",
@@ -602,4 +620,62 @@ fn in_a_file_with_a_syntax_error_an_edit_parses_alone_only_the_edited_item() {
     assert!(db::diagnostics(&db, ws).iter().any(|d| d.is_error()));
     let log = db.take_executed();
     assert_eq!(count(&log, "parse_alone"), 1, "{log:?}");
+}
+
+#[test]
+fn adding_a_connection_re_runs_the_lints_and_naming_of_its_namespace_only() {
+    let mut db = Database::with_execution_log();
+    let office = "\
+namespace office { isolate ingress, egress }
+
+service mail in office {
+  select app = \"mail\"
+  port smtp = 25
+}
+
+mail -> kube-dns:dns
+";
+    let ws = db.workspace(vec![
+        ("main.netpol".into(), MAIN.into()),
+        ("office.netpol".into(), office.into()),
+        ("services.netpol".into(), SERVICES.into()),
+    ]);
+    let before = demand(&db, ws);
+    assert_eq!(db::namespaces(&db, ws).len(), 2);
+    db.take_executed();
+    // A connection inside `shop`: the outline changes, and of the two namespaces' parts only
+    // `shop`'s; `office`'s lints and names are not computed again; `shop`'s names are equal
+    // (no clash), so their union is not gathered again.
+    db.set_file("services.netpol", format!("{SERVICES}api -> web:8080\n"));
+    let after = demand(&db, ws);
+    let log = db.take_executed();
+    for q in ["outline", "namespaces", "lints"] {
+        assert_eq!(count(&log, q), 1, "{q}: {log:?}");
+    }
+    assert_eq!(count(&log, "policy_names"), 0, "{log:?}");
+    for q in ["namespace_lints", "namespace_policy_names"] {
+        assert_eq!(count(&log, q), 1, "{q}: {log:?}");
+    }
+    assert_ne!(before.1, after.1, "the new connection is compiled");
+    // The other way round: a connection inside `office` re-runs `office`'s only, and the
+    // result is the program's (a new database agrees).
+    db.set_file("office.netpol", format!("{office}mail -> mail:smtp\n"));
+    let edited = demand(&db, ws);
+    let log = db.take_executed();
+    for q in ["namespace_lints", "namespace_policy_names"] {
+        assert_eq!(count(&log, q), 1, "{q}: {log:?}");
+    }
+    let mut fresh = Database::default();
+    let fresh_ws = fresh.workspace(vec![
+        ("main.netpol".into(), MAIN.into()),
+        (
+            "office.netpol".into(),
+            format!("{office}mail -> mail:smtp\n"),
+        ),
+        (
+            "services.netpol".into(),
+            format!("{SERVICES}api -> web:8080\n"),
+        ),
+    ]);
+    assert_eq!(demand(&fresh, fresh_ws), edited);
 }

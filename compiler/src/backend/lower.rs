@@ -10,11 +10,11 @@
 
 use crate::backend::ir::*;
 use crate::diagnostic::{Code, Diagnostic};
-use crate::k8s::selector::{Constraint, Sel, Values};
+use crate::k8s::selector::{OverlapIndex, Sel};
 use crate::k8s::workloads::Manifests;
 use crate::resolve::hir::*;
 use crate::span::Span;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// The policies before optimisation, keyed by (namespace, name).
@@ -136,7 +136,7 @@ fn lowering(program: &Program, manifests: &Manifests, names_only: Option<&[bool]
         units
             .into_iter()
             .map(|(ns, list)| {
-                let index = UnitIndex::new(&list);
+                let index = OverlapIndex::new(list.iter().map(|(_, s, _)| &**s));
                 (ns, NsUnits { list, index })
             })
             .collect(),
@@ -174,90 +174,7 @@ fn lowering(program: &Program, manifests: &Manifests, names_only: Option<&[bool]
 /// that a connection looks only at the units that may overlap its pods.
 struct NsUnits {
     list: Vec<(String, Arc<Sel>, Dirs)>,
-    index: UnitIndex,
-}
-
-/// The units of one namespace by required label value. A unit whose selector requires key `k`
-/// to be present with one of the values `W` overlaps pods requiring `k` in `V` only if `V` and
-/// `W` share a value; so the units that may overlap such pods are those listed under (`k`, `v`)
-/// for some `v` in `V`, and those without such a requirement on `k`.
-#[derive(Default)]
-struct UnitIndex {
-    /// key -> value -> units (nested, so that a lookup borrows the key and the value).
-    by_value: HashMap<String, HashMap<String, Vec<usize>>>,
-    /// For each key some unit requires: the units that do not require it to be in a set.
-    without: HashMap<String, Vec<usize>>,
-    /// Every key some unit mentions.
-    keys: HashSet<String>,
-    len: usize,
-}
-
-/// The values of `c` when it says "present, and one of these".
-fn required_values(c: &Constraint) -> Option<&BTreeSet<String>> {
-    match &c.values {
-        Values::In(v) if !c.absent_ok => Some(v),
-        _ => None,
-    }
-}
-
-impl UnitIndex {
-    fn new(units: &[(String, Arc<Sel>, Dirs)]) -> UnitIndex {
-        let mut index = UnitIndex {
-            len: units.len(),
-            ..UnitIndex::default()
-        };
-        let keys: BTreeSet<&String> = units.iter().flat_map(|(_, s, _)| s.keys.keys()).collect();
-        index.keys = keys.iter().map(|k| (*k).clone()).collect();
-        for (i, (_, sel, _)) in units.iter().enumerate() {
-            for k in &keys {
-                match sel.keys.get(*k).and_then(required_values) {
-                    Some(values) => {
-                        let by_key = index.by_value.entry((*k).clone()).or_default();
-                        for v in values {
-                            by_key.entry(v.clone()).or_default().push(i);
-                        }
-                    }
-                    None => index.without.entry((*k).clone()).or_default().push(i),
-                }
-            }
-        }
-        index
-    }
-
-    /// The indexes (ascending) of the units that may overlap `pods`: a superset of those
-    /// that do.
-    fn candidates(&self, pods: &Sel) -> Vec<usize> {
-        let required = pods
-            .keys
-            .iter()
-            .find_map(|(k, c)| required_values(c).map(|v| (k, v)));
-        let Some((k, values)) = required else {
-            return (0..self.len).collect();
-        };
-        if !self.keys.contains(k) {
-            // No unit mentions `k`: all may overlap.
-            return (0..self.len).collect();
-        }
-        self.listed(
-            k,
-            values,
-            self.without.get(k).map(Vec::as_slice).unwrap_or_default(),
-        )
-    }
-
-    fn listed(&self, k: &str, values: &BTreeSet<String>, without: &[usize]) -> Vec<usize> {
-        let mut out = without.to_vec();
-        if let Some(by_key) = self.by_value.get(k) {
-            for v in values {
-                if let Some(hs) = by_key.get(v) {
-                    out.extend(hs);
-                }
-            }
-        }
-        out.sort_unstable();
-        out.dedup();
-        out
-    }
+    index: OverlapIndex,
 }
 
 /// A short stable hash, for naming policies of pods written in place.
@@ -515,83 +432,6 @@ impl<'a> Lowering<'a> {
                                 port: port.clone(),
                             });
                         }
-                    }
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every selector over keys `a`, `b` and values `x`, `y` whose constraints are one of the
-    /// Kubernetes requirements (or no constraint).
-    fn selectors() -> Vec<Sel> {
-        let options = || {
-            vec![
-                None,
-                Some(Constraint::eq("x")),
-                Some(Constraint::eq("y")),
-                Some(Constraint::is_in(["x", "y"])),
-                Some(Constraint::not_in(["x"])),
-                Some(Constraint::exists()),
-                Some(Constraint::does_not_exist()),
-            ]
-        };
-        let mut out = Vec::new();
-        for a in options() {
-            for b in options() {
-                let mut sel = Sel::all();
-                if let Some(c) = a.clone() {
-                    sel.require("a", c);
-                }
-                if let Some(c) = b {
-                    sel.require("b", c);
-                }
-                out.push(sel);
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn unit_index_finds_every_overlapping_unit() {
-        let all = selectors();
-        // Every set of units is too many; every selector as a unit, and every selector alone
-        // and with the units that mention only `b`, covers each kind of index entry.
-        let units: Vec<(String, Arc<Sel>, Dirs)> = all
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (format!("u{i}"), Arc::new(s.clone()), Dirs::default()))
-            .collect();
-        let only_b: Vec<(String, Arc<Sel>, Dirs)> = units
-            .iter()
-            .filter(|(_, s, _)| !s.keys.contains_key("a"))
-            .cloned()
-            .collect();
-        for set in [&units, &only_b] {
-            let index = UnitIndex::new(set);
-            for pods in &all {
-                let found = index.candidates(pods);
-                assert!(found.windows(2).all(|w| w[0] < w[1]), "{found:?}");
-                for (i, (_, unit, _)) in set.iter().enumerate() {
-                    // And it prunes: a unit requiring `a` in a set disjoint from the pods'
-                    // required `a` values is never a candidate.
-                    if let (Some(mine), Some(theirs)) = (
-                        unit.keys.get("a").and_then(required_values),
-                        pods.keys.get("a").and_then(required_values),
-                    ) && mine.is_disjoint(theirs)
-                        && pods.keys.keys().next().map(String::as_str) == Some("a")
-                    {
-                        assert!(!found.contains(&i), "{unit:?} listed for {pods:?}");
-                    }
-                    if unit.overlaps(pods) {
-                        assert!(
-                            found.contains(&i),
-                            "unit {unit:?} overlaps {pods:?} but is not a candidate"
-                        );
                     }
                 }
             }

@@ -9,18 +9,25 @@
 //!   against the containers of its targets, its broad peers), reading that item's resolution
 //!   and the pod sets of the peers it names; and the lookup of the port names an item leaves
 //!   to its targets' containers ([`container_ports`]: resolution never reads the workloads);
-//! - [`lints`]: the program-wide lints, over the program's [`Outline`] (services without
-//!   their ports, connections reduced to their peers and [`ConnFacts`]): an edit that
-//!   changes no outline (a port number, a selector's spacing) runs none of them.
+//! - [`lints`](mod@lints): the lints over the program's [`Outline`] (services without their ports,
+//!   connections reduced to their peers and [`ConnFacts`]): an edit that changes no outline
+//!   (a port number, a selector's spacing) runs none of them. Those about services run per
+//!   namespace, over the namespace's part of the outline ([`parts`]), so an edit that changes
+//!   one namespace's part (a connection added inside it) re-runs that namespace's only; the
+//!   rest (declarations, definitions never used, tenants, cluster ranges) is one linear pass.
 
 pub mod cluster_ranges;
 pub mod item;
 pub mod lints;
+pub mod parts;
 
 pub use item::{
     ContainerPorts, IsolatedServices, PeerView, check_connections, check_service, container_ports,
 };
-pub use lints::{ConnFacts, ItemOutline, Outline, lints, outline_item};
+pub use lints::{
+    ConnFacts, Found, ItemOutline, LintKey, Outline, lints, lints_unsplit, merge, namespace_lints,
+    outline_item, program_lints,
+};
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::k8s::names::suggest;

@@ -14,7 +14,7 @@
 //! | `k`              | no             | not in {}        |
 //! | `!k`             | yes            | in {}            |
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// A selector in Kubernetes form: `matchLabels`, and `matchExpressions` as (key, operator, values).
 pub type K8sSelector = (
@@ -317,6 +317,93 @@ impl Sel {
     }
 }
 
+/// Selectors by required label value, to find those that may overlap a selector without
+/// comparing it with each: a selector that requires key `k` to be present with one of the
+/// values `W` overlaps pods requiring `k` in `V` only if `V` and `W` share a value; so the
+/// selectors that may overlap such pods are those listed under (`k`, `v`) for some `v` in `V`,
+/// and those without such a requirement on `k`. (Lowering keeps one over each namespace's
+/// units; the lints one over each namespace's services.)
+#[derive(Default)]
+pub struct OverlapIndex {
+    /// key -> value -> selectors (nested, so that a lookup borrows the key and the value).
+    by_value: HashMap<String, HashMap<String, Vec<usize>>>,
+    /// For each key some unit requires: the units that do not require it to be in a set.
+    without: HashMap<String, Vec<usize>>,
+    /// Every key some unit mentions.
+    keys: HashSet<String>,
+    len: usize,
+}
+
+/// The values of `c` when it says "present, and one of these".
+pub fn required_values(c: &Constraint) -> Option<&BTreeSet<String>> {
+    match &c.values {
+        Values::In(v) if !c.absent_ok => Some(v),
+        _ => None,
+    }
+}
+
+impl OverlapIndex {
+    /// The index of `selectors`, by their position.
+    pub fn new<'s>(selectors: impl IntoIterator<Item = &'s Sel>) -> OverlapIndex {
+        let units: Vec<&Sel> = selectors.into_iter().collect();
+        let mut index = OverlapIndex {
+            len: units.len(),
+            ..OverlapIndex::default()
+        };
+        let keys: BTreeSet<&String> = units.iter().flat_map(|s| s.keys.keys()).collect();
+        index.keys = keys.iter().map(|k| (*k).clone()).collect();
+        for (i, sel) in units.iter().enumerate() {
+            for k in &keys {
+                match sel.keys.get(*k).and_then(required_values) {
+                    Some(values) => {
+                        let by_key = index.by_value.entry((*k).clone()).or_default();
+                        for v in values {
+                            by_key.entry(v.clone()).or_default().push(i);
+                        }
+                    }
+                    None => index.without.entry((*k).clone()).or_default().push(i),
+                }
+            }
+        }
+        index
+    }
+
+    /// The positions (ascending) of the selectors that may overlap `pods`: a superset of
+    /// those that do.
+    pub fn candidates(&self, pods: &Sel) -> Vec<usize> {
+        let required = pods
+            .keys
+            .iter()
+            .find_map(|(k, c)| required_values(c).map(|v| (k, v)));
+        let Some((k, values)) = required else {
+            return (0..self.len).collect();
+        };
+        if !self.keys.contains(k) {
+            // No unit mentions `k`: all may overlap.
+            return (0..self.len).collect();
+        }
+        self.listed(
+            k,
+            values,
+            self.without.get(k).map(Vec::as_slice).unwrap_or_default(),
+        )
+    }
+
+    fn listed(&self, k: &str, values: &BTreeSet<String>, without: &[usize]) -> Vec<usize> {
+        let mut out = without.to_vec();
+        if let Some(by_key) = self.by_value.get(k) {
+            for v in values {
+                if let Some(hs) = by_key.get(v) {
+                    out.extend(hs);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,5 +507,84 @@ mod tests {
             ("t", Constraint::eq("x")),
         ]);
         assert!(a.merge_in(&d).is_none());
+    }
+}
+
+#[cfg(test)]
+mod overlap_index_tests {
+    use super::*;
+    use testing::selectors;
+
+    #[test]
+    fn the_overlap_index_finds_every_overlapping_selector() {
+        let all = selectors();
+        // Every set of selectors is too many; every selector in the index, and every selector
+        // alone and with those that mention only `b`, covers each kind of index entry.
+        let only_b: Vec<Sel> = all
+            .iter()
+            .filter(|s| !s.keys.contains_key("a"))
+            .cloned()
+            .collect();
+        for set in [&all, &only_b] {
+            let index = OverlapIndex::new(set.iter());
+            for pods in &all {
+                let found = index.candidates(pods);
+                assert!(found.windows(2).all(|w| w[0] < w[1]), "{found:?}");
+                for (i, unit) in set.iter().enumerate() {
+                    // And it prunes: a unit requiring `a` in a set disjoint from the pods'
+                    // required `a` values is never a candidate.
+                    if let (Some(mine), Some(theirs)) = (
+                        unit.keys.get("a").and_then(required_values),
+                        pods.keys.get("a").and_then(required_values),
+                    ) && mine.is_disjoint(theirs)
+                        && pods.keys.keys().next().map(String::as_str) == Some("a")
+                    {
+                        assert!(!found.contains(&i), "{unit:?} listed for {pods:?}");
+                    }
+                    if unit.overlaps(pods) {
+                        assert!(
+                            found.contains(&i),
+                            "unit {unit:?} overlaps {pods:?} but is not a candidate"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Selectors for tests of what reads them.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// Every selector over keys `a`, `b` and values `x`, `y` whose constraints are one of the
+    /// Kubernetes requirements (or no constraint).
+    pub fn selectors() -> Vec<Sel> {
+        let options = || {
+            vec![
+                None,
+                Some(Constraint::eq("x")),
+                Some(Constraint::eq("y")),
+                Some(Constraint::is_in(["x", "y"])),
+                Some(Constraint::not_in(["x"])),
+                Some(Constraint::exists()),
+                Some(Constraint::does_not_exist()),
+            ]
+        };
+        let mut out = Vec::new();
+        for a in options() {
+            for b in options() {
+                let mut sel = Sel::all();
+                if let Some(c) = a.clone() {
+                    sel.require("a", c);
+                }
+                if let Some(c) = b {
+                    sel.require("b", c);
+                }
+                out.push(sel);
+            }
+        }
+        out
     }
 }
