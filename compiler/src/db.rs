@@ -363,6 +363,12 @@ pub fn service_def<'db>(db: &'db dyn Db, ws: Workspace, item: Item<'db>) -> Opti
 /// declarations and every item's resolution, in source order.
 #[salsa::tracked(returns(ref))]
 pub fn resolved(db: &dyn Db, ws: Workspace) -> Resolved {
+    assemble(db, ws)
+}
+
+/// The union [`resolved`] keeps, built afresh: [`emit_once`] lowers it and drops it, so a
+/// one-shot compile does not keep a second copy of every resolution in the database.
+fn assemble(db: &dyn Db, ws: Workspace) -> Resolved {
     let items = program_items(db, ws)
         .iter()
         .map(|item| (resolve_item(db, ws, *item), found_ports(db, ws, *item)));
@@ -691,7 +697,7 @@ pub fn emit_once(db: &dyn Db, ws: Workspace) -> Option<Vec<EmittedPolicy>> {
     if diagnostics(db, ws).iter().any(Diagnostic::is_error) {
         return None;
     }
-    let lowered = lower::lower(&resolved(db, ws).program, cluster(db, ws));
+    let lowered = lower::lower(&assemble(db, ws).program, cluster(db, ws));
     let policies = opt::optimize_owned(lowered.policies);
     emit_policies(db, ws, &policies)
 }
