@@ -186,44 +186,35 @@ impl ItemResolution {
     /// The item's connections with the ports found for its container port references
     /// (`found`: for each of [`ItemResolution::container_ports`], in order, its ports).
     pub fn connections(&self, found: &[Vec<PortSel>]) -> Cow<'_, [Conn]> {
-        if self.container_ports.is_empty() {
-            return Cow::Borrowed(&self.program.connections);
-        }
-        Cow::Owned(
-            self.program
-                .connections
-                .iter()
-                .map(|c| Conn {
-                    ports: self.ports_of(&c.target, &c.ports, found),
-                    ..c.clone()
-                })
-                .collect(),
-        )
+        self.with_found(&self.program.connections, |c| Conn {
+            ports: self.ports_of(&c.target, &c.ports, found),
+            ..c.clone()
+        })
     }
 
     /// The item's tests with the ports found for its container port references, as
     /// [`ItemResolution::connections`].
     pub fn tests(&self, found: &[Vec<PortSel>]) -> Cow<'_, [TestCase]> {
-        if self.container_ports.is_empty() {
-            return Cow::Borrowed(&self.program.tests);
-        }
-        Cow::Owned(
-            self.program
-                .tests
+        self.with_found(&self.program.tests, |t| TestCase {
+            assertions: t
+                .assertions
                 .iter()
-                .map(|t| TestCase {
-                    assertions: t
-                        .assertions
-                        .iter()
-                        .map(|a| Assertion {
-                            ports: self.ports_of(&a.to, &a.ports, found),
-                            ..a.clone()
-                        })
-                        .collect(),
-                    ..t.clone()
+                .map(|a| Assertion {
+                    ports: self.ports_of(&a.to, &a.ports, found),
+                    ..a.clone()
                 })
                 .collect(),
-        )
+            ..t.clone()
+        })
+    }
+
+    /// `items` as they are when the item has no container port reference, else each rebuilt
+    /// by `put` with the ports found.
+    fn with_found<'s, T: Clone>(&self, items: &'s [T], put: impl Fn(&T) -> T) -> Cow<'s, [T]> {
+        if self.container_ports.is_empty() {
+            return Cow::Borrowed(items);
+        }
+        Cow::Owned(items.iter().map(put).collect())
     }
 
     /// The ports of `target` with the ports found for its container port references put
